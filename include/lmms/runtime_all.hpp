@@ -1,0 +1,11 @@
+// lmms/runtime_all.hpp: every header with an LMMS_IMPLEMENTATION section.
+// cmake/lmms_runtime.cpp includes this with LMMS_IMPLEMENTATION defined; add new
+// implementation-carrying headers here.
+#pragma once
+
+#include "lmms/io/atomic_write.hpp"
+#include "lmms/io/hf_config.hpp"
+#include "lmms/io/mapped_file.hpp"
+#include "lmms/io/safetensors.hpp"
+#include "lmms/io/safetensors_torch.hpp"
+#include "lmms/version.hpp"

@@ -1,0 +1,1 @@
+"""One module per model family; each exposes make(out_dir) -> dict (what it wrote)."""

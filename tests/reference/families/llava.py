@@ -1,0 +1,109 @@
+"""LLaVA-1.5 (LlavaForConditionalGeneration: CLIP vision tower + 2-layer GELU projector +
+Llama), tiny and random, with the llava-1.5-hf tokenizer specification, CLIP image
+processor and chat template.
+
+Reference outputs (outputs/tiny-llava.safetensors):
+  input_ids, attention_mask, labels, pixel_values   one image + a two-turn conversation
+  logits, loss                                       float32 forward with labels
+  grad.<param name>                                  gradients of a few parameters
+"""
+from __future__ import annotations
+
+import pathlib
+
+import torch
+
+from families.common import llama_sentencepiece_bpe, save_outputs, shapes_image
+
+TEMPLATES = pathlib.Path(__file__).resolve().parent.parent / "templates"
+SEED = 1234
+GRAD_PARAMS = [
+    "lm_head.weight",
+    "model.multi_modal_projector.linear_1.weight",
+    "model.multi_modal_projector.linear_2.bias",
+    "model.language_model.layers.0.self_attn.q_proj.weight",
+    "model.language_model.layers.1.mlp.down_proj.weight",
+    "model.vision_tower.encoder.layers.0.mlp.fc1.weight",
+    "model.vision_tower.embeddings.patch_embedding.weight",
+]
+
+
+def build_processor():
+    from transformers import CLIPImageProcessor, LlamaTokenizer, LlavaProcessor
+
+    tok = llama_sentencepiece_bpe(extra_special=["<image>", "<pad>"])
+    tokenizer = LlamaTokenizer(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
+                               pad_token="<pad>", add_bos_token=True, add_eos_token=False,
+                               model_max_length=1024, padding_side="left")
+    image_processor = CLIPImageProcessor(
+        size={"shortest_edge": 56}, crop_size={"height": 56, "width": 56}, do_center_crop=True,
+        resample=3, image_mean=[0.48145466, 0.4578275, 0.40821073], image_std=[0.26862954, 0.26130258, 0.27577711])
+    return LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=14,
+                          vision_feature_select_strategy="default", num_additional_image_tokens=1,
+                          chat_template=(TEMPLATES / "llava-1.5.jinja").read_text())
+
+
+def build_model(vocab_size: int, image_token_id: int, pad_token_id: int):
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
+
+    vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                              image_size=56, patch_size=14, projection_dim=32, hidden_act="quick_gelu")
+    text = LlamaConfig(vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+                       rms_norm_eps=1e-5, pad_token_id=pad_token_id, bos_token_id=1, eos_token_id=2,
+                       tie_word_embeddings=False)
+    config = LlavaConfig(vision_config=vision, text_config=text, image_token_index=image_token_id,
+                         projector_hidden_act="gelu", vision_feature_layer=-2,
+                         vision_feature_select_strategy="default", image_seq_length=16,
+                         tie_word_embeddings=False)
+    torch.manual_seed(SEED)
+    model = LlavaForConditionalGeneration(config)
+    # Random init is N(0, 0.02); widen it a little so logits are not all near zero.
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() >= 2:
+                p.normal_(0.0, 0.08)
+    return model.eval().to(torch.float32)
+
+
+def make(out: pathlib.Path) -> dict:
+    processor = build_processor()
+    tokenizer = processor.tokenizer
+    image_token_id = tokenizer.convert_tokens_to_ids("<image>")
+    pad_token_id = tokenizer.convert_tokens_to_ids("<pad>")
+    model = build_model(len(tokenizer), image_token_id, pad_token_id)
+
+    model_dir = out / "models" / "tiny-llava"
+    model.save_pretrained(model_dir)
+    processor.save_pretrained(model_dir)
+    sharded_dir = out / "models" / "tiny-llava-sharded"
+    model.save_pretrained(sharded_dir, max_shard_size="200KB")
+    processor.save_pretrained(sharded_dir)
+
+    messages = [
+        {"role": "system", "content": [{"type": "text", "text": "You describe pictures."}]},
+        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What is in the picture?"}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "A red square on a gradient."}]},
+        {"role": "user", "content": [{"type": "text", "text": "Where is it?"}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "Near the top left."}]},
+    ]
+    text = processor.apply_chat_template(messages, tokenize=False)
+    batch = processor(text=[text], images=[shapes_image(80, 64, seed=7)], return_tensors="pt")
+    labels = batch["input_ids"].clone()
+    labels[labels == image_token_id] = -100
+
+    model.zero_grad()
+    result = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                   pixel_values=batch["pixel_values"], labels=labels)
+    result.loss.backward()
+    params = dict(model.named_parameters())
+    tensors = {
+        "input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"], "labels": labels,
+        "pixel_values": batch["pixel_values"], "logits": result.logits, "loss": result.loss.reshape(()),
+    }
+    for name in GRAD_PARAMS:
+        tensors[f"grad.{name}"] = params[name].grad
+    save_outputs(out / "outputs" / "tiny-llava.safetensors", tensors, {"text": text, "seed": str(SEED)})
+    return {"model": str(model_dir.relative_to(out)), "sharded": str(sharded_dir.relative_to(out)),
+            "parameters": sum(p.numel() for p in model.parameters()), "text": text,
+            "loss": result.loss.item()}

@@ -1,0 +1,110 @@
+// tools/lmms.cpp: the `lmms` command.
+//
+//   lmms supported-models          the model table and what this build implements
+//   lmms inspect PATH              tensors of a .safetensors file or checkpoint directory
+//   lmms config PATH [KEY.KEY...]  values of a config.json (nested keys with dots)
+//   lmms version                   lmms and libtorch versions
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lmms/core/error.hpp"
+#include "lmms/io/hf_config.hpp"
+#include "lmms/io/safetensors.hpp"
+#include "lmms/models/supported_models.hpp"
+#include "lmms/version.hpp"
+
+namespace {
+
+constexpr const char* usage =
+    "usage: lmms <command> [args]\n"
+    "\n"
+    "commands:\n"
+    "  supported-models          list model ids, their Hugging Face repos and status\n"
+    "  inspect PATH              list the tensors of a .safetensors file or model directory\n"
+    "  config PATH [KEY ...]     print config.json, or the values at KEY (text_config.hidden_size)\n"
+    "  version                   print the lmms and libtorch versions\n";
+
+int supported_models_command() {
+  std::printf("%-32s %-44s %-18s %s\n", "model id", "Hugging Face repo", "family", "status");
+  for (const auto& m : lmms::supported_models())
+    std::printf("%-32.*s %-44.*s %-18.*s %s\n", int(m.id.size()), m.id.data(), int(m.hf_path.size()),
+                m.hf_path.data(), int(m.family.size()), m.family.data(),
+                m.implemented ? "implemented" : "planned");
+  return 0;
+}
+
+int inspect_command(const std::string& path) {
+  auto ck = lmms::io::safetensors_checkpoint::open(path);
+  std::uint64_t total_bytes = 0;
+  std::size_t count = 0;
+  for (const auto& file : ck.files()) {
+    std::printf("# %s\n", file.source().c_str());
+    for (const auto& [k, v] : file.metadata()) std::printf("#   metadata %s = %s\n", k.c_str(), v.c_str());
+    for (const auto& t : file.tensors()) {
+      std::string shape = "[";
+      for (std::size_t i = 0; i < t.shape.size(); ++i) shape += (i ? ", " : "") + std::to_string(t.shape[i]);
+      shape += "]";
+      auto dt = lmms::io::dtype_name(t.dtype);
+      std::printf("%-60s %-5.*s %s\n", t.name.c_str(), int(dt.size()), dt.data(), shape.c_str());
+      total_bytes += t.bytes.size();
+      ++count;
+    }
+  }
+  std::printf("%zu tensors, %llu bytes in %zu file(s)\n", count, static_cast<unsigned long long>(total_bytes),
+              ck.files().size());
+  return 0;
+}
+
+int config_command(const std::vector<std::string>& args) {
+  auto cfg = lmms::io::hf_config::load(args.at(0));
+  if (args.size() == 1) {
+    std::cout << cfg.dump(2) << "\n";
+    return 0;
+  }
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    auto section = cfg;
+    std::string_view key = args[i];
+    for (auto dot = key.find('.'); dot != std::string_view::npos; dot = key.find('.')) {
+      section = section.section(key.substr(0, dot));
+      key.remove_prefix(dot + 1);
+    }
+    std::cout << args[i] << " = " << section.value_text(key);
+    std::cout << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+    std::fputs(usage, args.empty() ? stderr : stdout);
+    return args.empty() ? 2 : 0;
+  }
+  const std::string command = args[0];
+  args.erase(args.begin());
+  try {
+    if (command == "supported-models") return supported_models_command();
+    if (command == "version") {
+      std::printf("lmms %s (libtorch %s)\n", lmms::version, lmms::torch_version().c_str());
+      return 0;
+    }
+    if (command == "inspect") {
+      if (args.size() != 1) lmms::fail("inspect takes one path: lmms inspect model_dir_or_file.safetensors");
+      return inspect_command(args[0]);
+    }
+    if (command == "config") {
+      if (args.empty()) lmms::fail("config takes a path: lmms config model_dir [text_config.hidden_size ...]");
+      return config_command(args);
+    }
+    std::fprintf(stderr, "lmms: unknown command '%s'\n\n%s", command.c_str(), usage);
+    return 2;
+  } catch (const lmms::error& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 1;
+  }
+}
