@@ -23,9 +23,8 @@ endif()
 set(LMMS_CMAKE_DIR "${CMAKE_CURRENT_LIST_DIR}")
 
 option(LMMS_CUDA "Build the CUDA path (find_package(Torch) with the CUDA toolkit)" OFF)
-if(NOT DEFINED LMMS_BIN_DIR)
-  set(LMMS_BIN_DIR "${CMAKE_BINARY_DIR}/bin")
-endif()
+# A cache variable so that lmms_add_recipe() sees it from any directory scope.
+set(LMMS_BIN_DIR "${CMAKE_BINARY_DIR}/bin" CACHE PATH "Where lmms_add_recipe() puts trainer binaries")
 
 set(CMAKE_CXX_STANDARD 20)
 set(CMAKE_CXX_STANDARD_REQUIRED ON)
@@ -46,6 +45,7 @@ if(NOT TARGET lmms_torch)
     add_library(lmms_torch INTERFACE)
     target_link_libraries(lmms_torch INTERFACE ${TORCH_LIBRARIES})
   else()
+    unset(LMMS_TORCH_CONFIG CACHE)  # re-found each configure, so a new venv is picked up
     find_file(LMMS_TORCH_CONFIG TorchConfig.cmake PATH_SUFFIXES Torch share/cmake/Torch
               DOC "TorchConfig.cmake of the torch wheel")
     if(NOT LMMS_TORCH_CONFIG)

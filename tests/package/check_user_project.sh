@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Builds tests/package/user_project twice, as a user would: against an installed lmms
+# (find_package) and against a checkout (add_subdirectory); runs each trainer.
+#   check_user_project.sh LMMS_SOURCE_DIR LMMS_BUILD_DIR TORCH_CMAKE_PREFIX WORK_DIR
+set -euo pipefail
+src="$1" build="$2" torch_prefix="$3" work="$4"
+rm -rf "$work" && mkdir -p "$work"
+cmake --install "$build" --prefix "$work/install" > "$work/install.log"
+
+cmake -S "$src/tests/package/user_project" -B "$work/installed" -G Ninja \
+      -DCMAKE_PREFIX_PATH="$work/install;$torch_prefix" > "$work/installed.log"
+cmake --build "$work/installed" > "$work/installed-build.log"
+"$work/installed/bin/my_trainer" "$work/out-installed"
+
+cmake -S "$src/tests/package/user_project" -B "$work/subdir" -G Ninja \
+      -DLMMS_SOURCE_DIR="$src" -DCMAKE_PREFIX_PATH="$torch_prefix" > "$work/subdir.log"
+cmake --build "$work/subdir" --target my_trainer > "$work/subdir-build.log"
+"$work/subdir/bin/my_trainer" "$work/out-subdir"
