@@ -32,10 +32,11 @@ set(CMAKE_CXX_EXTENSIONS OFF)
 
 find_program(LMMS_CCACHE ccache)
 if(LMMS_CCACHE AND NOT CMAKE_CXX_COMPILER_LAUNCHER)
-  # ccache only hits with precompiled headers when told these sloppinesses are fine.
+  # ccache only hits with precompiled headers when told these sloppinesses are fine;
+  # CCACHE_BASEDIR makes paths relative so that two clones share cache entries.
   set(CMAKE_CXX_COMPILER_LAUNCHER "${CMAKE_COMMAND}" -E env
       "CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime"
-      "${LMMS_CCACHE}")
+      "CCACHE_BASEDIR=${CMAKE_SOURCE_DIR}" "${LMMS_CCACHE}")
 endif()
 
 # ---- libtorch -------------------------------------------------------------------------
