@@ -68,6 +68,16 @@ endif()
 # ---- other dependencies (Debian packages) ----------------------------------------------
 find_package(nlohmann_json 3 REQUIRED)
 find_package(Threads REQUIRED)
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(LMMS_PCRE2 REQUIRED IMPORTED_TARGET GLOBAL libpcre2-8)  # pre-tokenizer regexes
+find_package(ICU REQUIRED COMPONENTS uc)                                   # Unicode normalization
+
+# What the torch-free parts of lmms (core, io, text) link: usable without libtorch.
+if(NOT TARGET lmms_notorch_deps)
+  add_library(lmms_notorch_deps INTERFACE)
+  target_link_libraries(lmms_notorch_deps INTERFACE nlohmann_json::nlohmann_json Threads::Threads
+                        PkgConfig::LMMS_PCRE2 ICU::uc)
+endif()
 
 # ---- the library -----------------------------------------------------------------------
 if(NOT TARGET lmms::lmms)
@@ -75,7 +85,7 @@ if(NOT TARGET lmms::lmms)
   add_library(lmms::lmms ALIAS lmms_headers)
   target_include_directories(lmms_headers INTERFACE "${LMMS_INCLUDE_DIR}")
   target_compile_features(lmms_headers INTERFACE cxx_std_20)
-  target_link_libraries(lmms_headers INTERFACE lmms_torch nlohmann_json::nlohmann_json Threads::Threads)
+  target_link_libraries(lmms_headers INTERFACE lmms_torch lmms_notorch_deps)
 endif()
 
 # The shared precompiled header: std, torch and json, used by every torch TU of the tree.

@@ -3,6 +3,7 @@
 //   lmms supported-models          the model table and what this build implements
 //   lmms inspect PATH              tensors of a .safetensors file or checkpoint directory
 //   lmms config PATH [KEY.KEY...]  values of a config.json (nested keys with dots)
+//   lmms tokenize --tokenizer DIR  stdin lines (or JSON strings) -> JSON lines of ids
 //   lmms version                   lmms and libtorch versions
 #include <cstdio>
 #include <iostream>
@@ -10,10 +11,13 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "lmms/core/error.hpp"
 #include "lmms/io/hf_config.hpp"
 #include "lmms/io/safetensors.hpp"
 #include "lmms/models/supported_models.hpp"
+#include "lmms/text/tokenizer.hpp"
 #include "lmms/version.hpp"
 
 namespace {
@@ -25,6 +29,9 @@ constexpr const char* usage =
     "  supported-models          list model ids, their Hugging Face repos and status\n"
     "  inspect PATH              list the tensors of a .safetensors file or model directory\n"
     "  config PATH [KEY ...]     print config.json, or the values at KEY (text_config.hidden_size)\n"
+    "  tokenize --tokenizer DIR [--no-special] [--offsets] [--decode [--skip-special]]\n"
+    "                            encode each stdin line (a JSON string or plain text) and print\n"
+    "                            its ids as a JSON list; --decode reads JSON id lists instead\n"
     "  version                   print the lmms and libtorch versions\n";
 
 int supported_models_command() {
@@ -77,6 +84,43 @@ int config_command(const std::vector<std::string>& args) {
   return 0;
 }
 
+int tokenize_command(const std::vector<std::string>& args) {
+  std::string dir;
+  bool special = true, offsets = false, decode = false, skip_special = false;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--tokenizer" && i + 1 < args.size()) dir = args[++i];
+    else if (args[i] == "--no-special") special = false;
+    else if (args[i] == "--offsets") offsets = true;
+    else if (args[i] == "--decode") decode = true;
+    else if (args[i] == "--skip-special") skip_special = true;
+    else lmms::fail("tokenize: unknown argument ", lmms::quote(args[i]), " (see lmms --help)");
+  }
+  if (dir.empty()) lmms::fail("tokenize needs --tokenizer DIR (a model directory or a tokenizer.json)");
+  auto tok = lmms::text::tokenizer::load(dir);
+  std::string line;
+  std::size_t line_number = 0;
+  while (std::getline(std::cin, line)) {
+    ++line_number;
+    try {
+      if (decode) {
+        auto ids = nlohmann::json::parse(line).get<std::vector<lmms::text::token_id>>();
+        std::cout << nlohmann::json(tok.decode(ids, skip_special)).dump() << "\n";
+        continue;
+      }
+      std::string text = !line.empty() && line[0] == '"' ? nlohmann::json::parse(line).get<std::string>() : line;
+      auto e = tok.encode(text, special);
+      nlohmann::json out = e.ids;
+      if (offsets) out = {{"ids", e.ids}, {"offsets", lmms::text::char_offsets(text, e.offsets)}};
+      std::cout << out.dump() << "\n";
+    } catch (const nlohmann::json::exception& e) {
+      lmms::fail("stdin line ", line_number, " is not valid JSON (", e.what(), ")");
+    } catch (const lmms::error& e) {
+      lmms::fail("stdin line ", line_number, ": ", std::string(e.what()).substr(6));
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -97,6 +141,7 @@ int main(int argc, char** argv) {
       if (args.size() != 1) lmms::fail("inspect takes one path: lmms inspect model_dir_or_file.safetensors");
       return inspect_command(args[0]);
     }
+    if (command == "tokenize") return tokenize_command(args);
     if (command == "config") {
       if (args.empty()) lmms::fail("config takes a path: lmms config model_dir [text_config.hidden_size ...]");
       return config_command(args);

@@ -32,7 +32,7 @@ import torch
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-FAMILIES = ["llava"]  # each issue that adds a model family adds its module here
+FAMILIES = ["tokenizers", "llava"]  # each issue that adds a model family adds its module here
 
 
 def pattern_tensors() -> dict[str, torch.Tensor]:

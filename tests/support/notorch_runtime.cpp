@@ -1,0 +1,8 @@
+// Implementation TU of the torch-free headers (core, io, text), for test binaries that must
+// not link torch: the sanitizer builds.
+#define LMMS_IMPLEMENTATION
+#include "lmms/io/atomic_write.hpp"
+#include "lmms/io/hf_config.hpp"
+#include "lmms/io/mapped_file.hpp"
+#include "lmms/io/safetensors.hpp"
+#include "lmms/text/tokenizer.hpp"
