@@ -7,6 +7,7 @@
 //   lmms version                   lmms and libtorch versions
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "lmms/io/hf_config.hpp"
 #include "lmms/io/safetensors.hpp"
 #include "lmms/models/supported_models.hpp"
+#include "lmms/text/chat.hpp"
 #include "lmms/text/tokenizer.hpp"
 #include "lmms/version.hpp"
 
@@ -32,6 +34,11 @@ constexpr const char* usage =
     "  tokenize --tokenizer DIR [--no-special] [--offsets] [--decode [--skip-special]]\n"
     "                            encode each stdin line (a JSON string or plain text) and print\n"
     "                            its ids as a JSON list; --decode reads JSON id lists instead\n"
+    "  tokenize --tokenizer DIR --chat FORMAT [--no-mask]\n"
+    "                            render each stdin line, a LLaVA-style sample {\"system_prompt\",\n"
+    "                            \"conversations\": [{\"from\": \"human\", \"value\"}, ...]}, and print\n"
+    "                            input_ids and labels (FORMAT: llava, llava-interleave,\n"
+    "                            llava-onevision, qwen2-vl)\n"
     "  version                   print the lmms and libtorch versions\n";
 
 int supported_models_command() {
@@ -86,22 +93,42 @@ int config_command(const std::vector<std::string>& args) {
 
 int tokenize_command(const std::vector<std::string>& args) {
   std::string dir;
-  bool special = true, offsets = false, decode = false, skip_special = false;
+  bool special = true, offsets = false, decode = false, skip_special = false, mask = true;
+  std::string chat;
   for (std::size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--tokenizer" && i + 1 < args.size()) dir = args[++i];
     else if (args[i] == "--no-special") special = false;
     else if (args[i] == "--offsets") offsets = true;
     else if (args[i] == "--decode") decode = true;
     else if (args[i] == "--skip-special") skip_special = true;
+    else if (args[i] == "--chat" && i + 1 < args.size()) chat = args[++i];
+    else if (args[i] == "--no-mask") mask = false;
     else lmms::fail("tokenize: unknown argument ", lmms::quote(args[i]), " (see lmms --help)");
   }
   if (dir.empty()) lmms::fail("tokenize needs --tokenizer DIR (a model directory or a tokenizer.json)");
   auto tok = lmms::text::tokenizer::load(dir);
+  std::optional<lmms::text::chat_renderer> renderer;
+  if (!chat.empty()) {
+    auto format = lmms::text::parse_chat_format(chat);
+    if (!format) lmms::fail("unknown chat format ", lmms::quote(chat), " (llava, llava-interleave, llava-onevision, qwen2-vl)");
+    lmms::text::chat_options options;
+    options.mask_question_tokens = mask;
+    renderer.emplace(tok, *format, options);
+  }
   std::string line;
   std::size_t line_number = 0;
   while (std::getline(std::cin, line)) {
     ++line_number;
     try {
+      if (renderer) {
+        auto j = nlohmann::json::parse(line);
+        lmms::text::chat_sample sample;
+        if (j.contains("system_prompt") && j["system_prompt"].is_string()) sample.system_prompt = j["system_prompt"];
+        for (const auto& turn : j.at("conversations")) sample.turns.push_back(turn.at("value").get<std::string>());
+        auto r = renderer->render(sample);
+        std::cout << nlohmann::json{{"input_ids", r.input_ids}, {"labels", r.labels}}.dump() << "\n";
+        continue;
+      }
       if (decode) {
         auto ids = nlohmann::json::parse(line).get<std::vector<lmms::text::token_id>>();
         std::cout << nlohmann::json(tok.decode(ids, skip_special)).dump() << "\n";

@@ -8,5 +8,6 @@
 #include "lmms/io/mapped_file.hpp"
 #include "lmms/io/safetensors.hpp"
 #include "lmms/io/safetensors_torch.hpp"
+#include "lmms/text/chat.hpp"
 #include "lmms/text/tokenizer.hpp"
 #include "lmms/version.hpp"

@@ -5,4 +5,5 @@
 #include "lmms/io/hf_config.hpp"
 #include "lmms/io/mapped_file.hpp"
 #include "lmms/io/safetensors.hpp"
+#include "lmms/text/chat.hpp"
 #include "lmms/text/tokenizer.hpp"

@@ -87,3 +87,24 @@ CATCH_TEST_CASE("utf8 helpers", "[text]") {
   CATCH_CHECK(byte_level().byte_of(U'A') == 'A');
   CATCH_CHECK(byte_level().byte_of(U'\u4E00') == -1);
 }
+
+#include "lmms/text/chat.hpp"
+
+CATCH_TEST_CASE("chat samples that cannot be rendered are refused with a reason", "[text][chat]") {
+  auto tok = tokenizer::from_json(tiny, "tiny/tokenizer.json");
+  lmms::text::chat_renderer chat(tok, lmms::text::chat_format::llava);
+  CATCH_CHECK_THROWS_WITH(chat.render({std::nullopt, {}}), Contains("the conversation has no turns"));
+  CATCH_CHECK_THROWS_WITH(chat.render({std::nullopt, {"a", "b", "c"}}), Contains("has 3 turns; it needs user / assistant pairs"));
+  CATCH_CHECK_THROWS_WITH(chat.render({std::nullopt, {"a", "<image> b"}}),
+                          Contains("turn 2 is an assistant turn with an <image> or <video> placeholder"));
+  CATCH_CHECK_THROWS_WITH(lmms::text::chat_renderer(tok, lmms::text::chat_format::qwen2_vl),
+                          Contains("the qwen2-vl chat format needs the token '<|im_start|>', which tiny/tokenizer.json lacks"));
+  auto r = chat.render({std::nullopt, {"<image>\nab", "ab"}});
+  CATCH_CHECK(r.images == 1);
+  CATCH_CHECK(r.input_ids.front() == 1);  // BOS
+  CATCH_CHECK(r.input_ids.back() == 2);   // EOS, labelled
+  CATCH_CHECK(r.labels.back() == 2);
+  CATCH_CHECK(r.labels.front() == lmms::text::ignore_index);
+  CATCH_CHECK(lmms::text::parse_chat_format("qwen2.5-vl") == lmms::text::chat_format::qwen2_vl);
+  CATCH_CHECK_FALSE(lmms::text::parse_chat_format("gpt-4").has_value());
+}

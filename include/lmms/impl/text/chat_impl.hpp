@@ -1,0 +1,225 @@
+// Implementation of lmms/text/chat.hpp (LMMS_IMPLEMENTATION only).
+//
+// Template families (llava, llava-interleave, llava-onevision) render the text of their chat
+// template with the {% generation %} spans, tokenize the whole text, and mark as supervised
+// the tokens from char_to_token(span begin) to char_to_token(span end - 1), exactly as
+// transformers' apply_chat_template(return_assistant_tokens_mask=True) does. Qwen2-VL is
+// hand-built chatml, tokenized segment by segment as lmms-finetune's collator does.
+#pragma once
+
+#include "lmms/core/error.hpp"
+#include "lmms/text/chat.hpp"
+#include "lmms/text/utf8.hpp"
+
+namespace lmms::text {
+
+namespace detail {
+
+inline bool python_isspace(char32_t c) {
+  return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
+         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+/// Python's str.strip() with no arguments.
+inline std::string python_strip(std::string_view s) {
+  std::size_t b = 0, e = s.size();
+  while (b < e) {
+    std::size_t p = b;
+    if (!python_isspace(utf8::next(s, p))) break;
+    b = p;
+  }
+  while (e > b) {
+    std::size_t p = e - 1;
+    while (p > b && (static_cast<unsigned char>(s[p]) & 0xC0) == 0x80) --p;
+    std::size_t q = p;
+    if (!python_isspace(utf8::next(s, q))) break;
+    e = p;
+  }
+  return std::string(s.substr(b, e - b));
+}
+
+inline int count_of(std::string_view s, std::string_view what) {
+  int n = 0;
+  for (std::size_t at = s.find(what); at != std::string_view::npos; at = s.find(what, at + what.size())) ++n;
+  return n;
+}
+
+inline std::string replace_all(std::string s, std::string_view from, std::string_view to) {
+  for (std::size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size()))
+    s.replace(at, from.size(), to);
+  return s;
+}
+
+struct generation_span {
+  std::size_t begin, end;  // bytes of the rendered text
+};
+
+/// transformers' assistant mask: for each span, tokens char_to_token(begin) ..
+/// char_to_token(end - 1); a span whose start has no token stops the scan; an end with no
+/// token (or token 0, a quirk of the Python code) runs to the last token.
+inline std::vector<std::uint8_t> assistant_mask(const encoding& e, const std::vector<generation_span>& spans) {
+  auto char_to_token = [&](std::size_t pos) -> std::optional<std::size_t> {
+    for (std::size_t i = 0; i < e.offsets.size(); ++i)
+      if (pos >= e.offsets[i].first && pos < e.offsets[i].second) return i;
+    return std::nullopt;
+  };
+  std::vector<std::uint8_t> mask(e.ids.size(), 0);
+  for (const auto& span : spans) {
+    if (span.end <= span.begin) continue;
+    auto start = char_to_token(span.begin);
+    if (!start) break;
+    auto end = char_to_token(span.end - 1);
+    std::size_t stop = (end && *end != 0) ? *end + 1 : e.ids.size();
+    for (std::size_t t = *start; t < stop; ++t) mask[t] = 1;
+  }
+  return mask;
+}
+
+}  // namespace detail
+
+std::optional<chat_format> parse_chat_format(std::string_view name) {
+  if (name == "llava" || name == "llava-1.5" || name == "llava-1.6" || name == "llava-next-video") return chat_format::llava;
+  if (name == "llava-interleave") return chat_format::llava_interleave;
+  if (name == "llava-onevision") return chat_format::llava_onevision;
+  if (name == "qwen2-vl" || name == "qwen2.5-vl") return chat_format::qwen2_vl;
+  return std::nullopt;
+}
+
+std::string_view chat_format_name(chat_format f) {
+  switch (f) {
+    case chat_format::llava: return "llava";
+    case chat_format::llava_interleave: return "llava-interleave";
+    case chat_format::llava_onevision: return "llava-onevision";
+    case chat_format::qwen2_vl: return "qwen2-vl";
+  }
+  return "?";
+}
+
+chat_renderer::chat_renderer(const tokenizer& tok, chat_format format, chat_options options)
+    : tok_(tok), format_(format), options_(std::move(options)) {
+  if (format_ == chat_format::llava) tok_.set_special_tokens_template(options_.bos, options_.eos);
+  auto require = [&](std::string_view t) {
+    if (!tok_.token_to_id(t))
+      fail("the ", chat_format_name(format_), " chat format needs the token ", quote(t), ", which ", tok_.source(),
+           " lacks: is this the tokenizer of the right model?");
+  };
+  switch (format_) {
+    case chat_format::llava: require("<image>"); break;
+    case chat_format::llava_interleave: require("<image>"); require("<|im_start|>"); require("<|im_end|>"); break;
+    case chat_format::llava_onevision: require("<image>"); require("<|im_start|>"); require("<|im_end|>"); break;
+    case chat_format::qwen2_vl:
+      for (auto t : {"<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"})
+        require(t);
+      break;
+  }
+}
+
+chat_tokens chat_renderer::render(const chat_sample& sample) const {
+  const auto& turns = sample.turns;
+  if (turns.empty()) fail("the conversation has no turns");
+  if (turns.size() % 2 != 0)
+    fail("the conversation has ", turns.size(), " turns; it needs user / assistant pairs, user first");
+  chat_tokens out;
+  for (std::size_t i = 1; i < turns.size(); i += 2)
+    if (turns[i].find("<image>") != std::string::npos || turns[i].find("<video>") != std::string::npos)
+      fail("turn ", i + 1, " is an assistant turn with an <image> or <video> placeholder; placeholders belong in user turns");
+
+  if (format_ == chat_format::qwen2_vl) {
+    // Segments: system, then per pair user (prompt) and assistant (supervised, header included,
+    // as lmms-finetune supervises it). Media stay where their placeholders are.
+    auto add = [&](const std::string& text, bool supervised) {
+      auto ids = tok_.encode_ids(text, false);
+      out.text += text;
+      for (auto id : ids) {
+        out.input_ids.push_back(id);
+        out.labels.push_back(supervised || !options_.mask_question_tokens ? id : ignore_index);
+      }
+    };
+    add("<|im_start|>system\n" + sample.system_prompt.value_or(options_.default_system_prompt) + "<|im_end|>\n", false);
+    for (std::size_t i = 0; i < turns.size(); i += 2) {
+      out.images += detail::count_of(turns[i], "<image>");
+      out.videos += detail::count_of(turns[i], "<video>");
+      std::string user = turns[i];
+      user = detail::replace_all(user, "<image>\n", "<image>");
+      user = detail::replace_all(user, "<video>\n", "<video>");
+      user = detail::replace_all(user, "<image>", "<|vision_start|><|image_pad|><|vision_end|>");
+      user = detail::replace_all(user, "<video>", "<|vision_start|><|video_pad|><|vision_end|>");
+      add("<|im_start|>user\n" + user + "<|im_end|>\n", false);
+      add("<|im_start|>assistant\n" + turns[i + 1] + "<|im_end|>\n", true);
+    }
+    return out;
+  }
+
+  // Template families: render text + generation spans, as the HF / lmms-finetune templates do.
+  std::string text;
+  std::vector<detail::generation_span> spans;
+  struct message { const char* role; std::string text; int images, videos; };
+  std::vector<message> messages;
+  if (sample.system_prompt) messages.push_back({"system", *sample.system_prompt, 0, 0});
+  for (std::size_t i = 0; i < turns.size(); ++i) {
+    if (i % 2 == 0) {
+      int n_images = detail::count_of(turns[i], "<image>"), n_videos = detail::count_of(turns[i], "<video>");
+      out.images += n_images;
+      out.videos += n_videos;
+      std::string t = detail::replace_all(detail::replace_all(turns[i], "<image>", ""), "<video>", "");
+      messages.push_back({"user", detail::python_strip(t), n_images, n_videos});
+    } else {
+      messages.push_back({"assistant", turns[i], 0, 0});
+    }
+  }
+  for (const auto& m : messages) {
+    const std::string role = m.role;
+    const bool assistant = role == "assistant";
+    switch (format_) {
+      case chat_format::llava: {
+        if (role != "system") {
+          std::string upper = role;
+          for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+          text += upper + ": ";
+        }
+        for (int k = 0; k < m.images; ++k) text += "<image>\n";
+        for (int k = 0; k < m.videos; ++k) text += "<video>\n";
+        std::size_t b = text.size();
+        text += m.text + " ";
+        if (assistant) spans.push_back({b, text.size()});
+        break;
+      }
+      case chat_format::llava_interleave: {
+        text += "<|im_start|>" + role + "\n";
+        for (int k = 0; k < m.images; ++k) text += "<image>";
+        for (int k = 0; k < m.videos; ++k) text += "<video>";
+        std::size_t b = text.size();
+        text += "\n" + m.text;
+        if (assistant) {
+          text += "<|im_end|>\n";
+          spans.push_back({b, text.size()});
+        } else {
+          text += "<|im_end|>\n";
+        }
+        break;
+      }
+      case chat_format::llava_onevision: {
+        text += "<|im_start|>" + role + " ";
+        for (int k = 0; k < m.images; ++k) text += "<image>";
+        for (int k = 0; k < m.videos; ++k) text += "<video>";
+        std::size_t b = text.size();
+        text += "\n" + m.text + "<|im_end|>";
+        if (assistant) spans.push_back({b, text.size()});
+        break;
+      }
+      case chat_format::qwen2_vl: break;
+    }
+  }
+  const bool special = format_ == chat_format::llava;  // BOS + EOS (add_eos_token)
+  encoding e = tok_.encode(text, special);
+  auto mask = detail::assistant_mask(e, spans);
+  if (format_ == chat_format::llava && !mask.empty()) mask.back() = 1;  // the final EOS is a label
+  out.text = std::move(text);
+  out.input_ids = e.ids;
+  out.labels.resize(e.ids.size());
+  for (std::size_t i = 0; i < e.ids.size(); ++i)
+    out.labels[i] = (mask[i] || !options_.mask_question_tokens) ? e.ids[i] : ignore_index;
+  return out;
+}
+
+}  // namespace lmms::text

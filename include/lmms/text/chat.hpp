@@ -1,0 +1,84 @@
+// lmms/text/chat.hpp: a LLaVA-style conversation -> input ids and labels, per model family,
+// as lmms-finetune renders them (with its bugs fixed; see docs/dataset.md). No torch.
+//
+//   text::chat_renderer chat(tok, text::chat_format::qwen2_vl);
+//   auto r = chat.render({.system_prompt = std::nullopt,
+//                         .turns = {"<image>\nWhat is this?", "A cat.", "Its colour?", "Black."}});
+//   // r.input_ids, r.labels (-100 where not supervised), r.images == 1
+//
+// Media placeholders (<image>, <video>) become one placeholder token each; expanding them to
+// the per-family number of vision tokens happens in the data pipeline.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lmms/text/tokenizer.hpp"
+
+namespace lmms::text {
+
+/// How a family turns a conversation into tokens.
+enum class chat_format {
+  llava,             // LLaVA-1.5, LLaVA-1.6 (vicuna), LLaVA-NeXT-Video: "USER: ... ASSISTANT: ..." + BOS/EOS
+  llava_interleave,  // LLaVA-Interleave (Qwen2 LLM): chatml, images first in the turn
+  llava_onevision,   // LLaVA-OneVision (Qwen2 LLM): chatml with "role " headers, images then videos
+  qwen2_vl,          // Qwen2-VL, Qwen2.5-VL: chatml, media where the placeholders are
+};
+
+/// "llava", "llava-interleave", "llava-onevision", "qwen2-vl" (and family ids such as
+/// "llava-1.5", "llava-1.6", "llava-next-video", "qwen2.5-vl").
+std::optional<chat_format> parse_chat_format(std::string_view name);
+std::string_view chat_format_name(chat_format f);
+
+/// One sample: an optional system prompt and alternating user / assistant turns, user first,
+/// with <image> / <video> placeholders in user turns.
+struct chat_sample {
+  std::optional<std::string> system_prompt;
+  std::vector<std::string> turns;
+};
+
+struct chat_options {
+  /// Labels only on assistant answers (lmms-finetune's mask_question_tokens); when false,
+  /// every token is a label.
+  bool mask_question_tokens = true;
+  /// BOS / EOS for the llava format (lmms-finetune loads these processors with add_eos_token).
+  std::string bos = "<s>";
+  std::string eos = "</s>";
+  /// Qwen2-VL's system prompt when the sample has none (the official chat template's default).
+  std::string default_system_prompt = "You are a helpful assistant.";
+};
+
+inline constexpr token_id ignore_index = -100;
+
+struct chat_tokens {
+  std::vector<token_id> input_ids;
+  std::vector<token_id> labels;   // ignore_index where not supervised
+  int images = 0;                 // placeholders found, in order
+  int videos = 0;
+  std::string text;               // the rendered text (for llava formats) or segments joined
+};
+
+class chat_renderer {
+ public:
+  chat_renderer(const tokenizer& tok, chat_format format, chat_options options = {});
+
+  /// Throws lmms::error for malformed samples: no turns, an odd number of turns, a placeholder
+  /// in an assistant turn, a placeholder token missing from the vocabulary.
+  chat_tokens render(const chat_sample& sample) const;
+
+  chat_format format() const { return format_; }
+  const tokenizer& tokenizer_used() const { return tok_; }
+
+ private:
+  tokenizer tok_;
+  chat_format format_;
+  chat_options options_;
+};
+
+}  // namespace lmms::text
+
+#ifdef LMMS_IMPLEMENTATION
+#include "lmms/impl/text/chat_impl.hpp"
+#endif

@@ -1,0 +1,137 @@
+"""The reference pipeline for chat rendering: LLaVA-style samples -> input ids and labels, as
+lmms-finetune's collators compute them (before vision-token expansion, padding and
+truncation), with the bugs lmms fixes fixed (docs/dataset.md lists them).
+
+Template families run the real chat templates (tests/reference/templates/) through
+transformers' own `render_jinja_template` with generation spans, tokenize with HF `tokenizers`
+and build the assistant mask exactly as `apply_chat_template(return_assistant_tokens_mask=True)`
+does; the llava family adds BOS / EOS (lmms-finetune's add_eos_token + add_special_tokens
+monkey patch) and labels the final token. Qwen2-VL is chatml built by hand in lmms-finetune;
+here each sample's text is also rendered by the official Qwen2-VL chat template to check that
+lmms produces the format the model was trained with.
+
+Writes out/text/chat/<format>.json: [{sample, mask_question_tokens, text, input_ids, labels}].
+Needs the tokenizers family (out/text/<kind>/tokenizer.json).
+"""
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+
+from tokenizers import AddedToken, Tokenizer, processors
+from transformers.utils.chat_template_utils import render_jinja_template
+
+TEMPLATES = pathlib.Path(__file__).resolve().parent.parent / "templates"
+IGNORE = -100
+
+SAMPLES = [
+    {"system_prompt": None, "conversations": ["<image>\nWhat shape is this?", "A red circle."]},
+    {"system_prompt": "You describe pictures briefly.", "conversations": ["What is in <image> the picture?", "Two squares."]},
+    {"system_prompt": None, "conversations": ["<image>\n<image>\nCompare the two images.", "The first is larger.",
+                                              "  Which one is blue?  ", "The second one."]},
+    {"system_prompt": "Be brief.", "conversations": ["Hello!", "Hi, how can I help?", "Count to three.", "1, 2, 3."]},
+    {"system_prompt": None, "conversations": ["<video>\nWhat happens in the video?", "A ball bounces."]},
+    {"system_prompt": None, "conversations": ["<image>\n<video>\nIs the object in the image in the video?", "Yes."]},
+    {"system_prompt": None, "conversations": ["<image>Describe. 日本語 ok?", "はい、大丈夫です 👍", "<image>\nAnd this one?", "Ein Dreieck."]},
+    {"system_prompt": "Système: réponds en français.", "conversations": ["\tQuelle couleur ?\n", "Vert.\n"]},
+]
+FORMATS = {
+    # format: (tokenizer kind, template file, add BOS/EOS + label last, sample filter)
+    "llava": ("llama2", "llava-next-video.jinja", True, lambda s: True),
+    "llava-interleave": ("qwen2-llava", "llava-interleave.lmms-finetune.jinja", False,
+                         lambda s: not any("<video>" in t for t in s["conversations"])),
+    "llava-onevision": ("qwen2-llava", "llava-onevision.lmms-finetune.jinja", False, lambda s: True),
+}
+
+
+def hf_messages(sample: dict) -> list[dict]:
+    """lmms-finetune's message list: placeholders counted, removed, text stripped."""
+    messages = []
+    if sample["system_prompt"] is not None:
+        messages.append({"role": "system", "content": [{"type": "text", "text": sample["system_prompt"]}]})
+    for i, text in enumerate(sample["conversations"]):
+        if i % 2 == 0:
+            n_img = len(re.findall("<image>", text))
+            n_vid = len(re.findall("<video>", text))
+            text = text.replace("<image>", "").replace("<video>", "").strip()
+            messages.append({"role": "user", "content": [{"type": "text", "text": text}] + [{"type": "image"}] * n_img
+                             + [{"type": "video"}] * n_vid})
+        else:
+            messages.append({"role": "assistant", "content": [{"type": "text", "text": text}]})
+    return messages
+
+
+def template_reference(tok: Tokenizer, template: str, with_special: bool, sample: dict, mask_questions: bool) -> dict:
+    rendered, generation_indices = render_jinja_template(
+        conversations=[hf_messages(sample)], chat_template=template, return_assistant_tokens_mask=True)
+    text = rendered[0]
+    enc = tok.encode(text, add_special_tokens=with_special)
+    ids = enc.ids
+    mask = [0] * len(ids)
+    for start_char, end_char in generation_indices[0]:  # as transformers' apply_chat_template
+        start_token = enc.char_to_token(start_char)
+        end_token = enc.char_to_token(end_char - 1)
+        if start_token is None:
+            break
+        for t in range(start_token, end_token + 1 if end_token else len(ids)):
+            mask[t] = 1
+    if with_special:
+        mask[-1] = 1  # lmms-finetune's "dirty hack": the final EOS is a label
+    labels = [i if (m or not mask_questions) else IGNORE for i, m in zip(ids, mask)]
+    return {"text": text, "input_ids": ids, "labels": labels}
+
+
+def qwen2_vl_reference(tok: Tokenizer, sample: dict, mask_questions: bool) -> dict:
+    system = sample["system_prompt"] if sample["system_prompt"] is not None else "You are a helpful assistant."
+    segments = [(f"<|im_start|>system\n{system}<|im_end|>\n", False)]
+    conv = sample["conversations"]
+    for i in range(0, len(conv), 2):
+        user = conv[i].replace("<image>\n", "<image>").replace("<video>\n", "<video>")
+        user = user.replace("<image>", "<|vision_start|><|image_pad|><|vision_end|>")
+        user = user.replace("<video>", "<|vision_start|><|video_pad|><|vision_end|>")
+        segments.append((f"<|im_start|>user\n{user}<|im_end|>\n", False))
+        segments.append((f"<|im_start|>assistant\n{conv[i + 1]}<|im_end|>\n", True))
+    ids, labels = [], []
+    for text, supervised in segments:
+        seg = tok.encode(text, add_special_tokens=False).ids
+        ids += seg
+        labels += seg if (supervised or not mask_questions) else [IGNORE] * len(seg)
+    text = "".join(s for s, _ in segments)
+    # The same conversation through the official Qwen2-VL chat template must give the same text.
+    messages = [{"role": "system", "content": system}] + [
+        {"role": "user" if i % 2 == 0 else "assistant",
+         "content": t.replace("<image>\n", "<image>").replace("<video>\n", "<video>")
+                     .replace("<image>", "<|vision_start|><|image_pad|><|vision_end|>")
+                     .replace("<video>", "<|vision_start|><|video_pad|><|vision_end|>")}
+        for i, t in enumerate(conv)]
+    official, _ = render_jinja_template(conversations=[messages], chat_template=(TEMPLATES / "qwen2-vl.jinja").read_text())
+    assert official[0] == text, f"lmms Qwen2-VL text differs from the official template:\n{official[0]!r}\n{text!r}"
+    return {"text": text, "input_ids": ids, "labels": labels}
+
+
+def make(out: pathlib.Path) -> dict:
+    text_dir = out / "text"
+    chat_dir = text_dir / "chat"
+    chat_dir.mkdir(parents=True, exist_ok=True)
+    # llava-interleave / onevision: the Qwen2 tokenizer plus their <image> and <video> tokens
+    qwen2_llava = Tokenizer.from_file(str(text_dir / "qwen2" / "tokenizer.json"))
+    qwen2_llava.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in ("<image>", "<video>")])
+    (text_dir / "qwen2-llava").mkdir(exist_ok=True)
+    qwen2_llava.save(str(text_dir / "qwen2-llava" / "tokenizer.json"))
+    summary = {}
+    for name, (kind, template_file, special, keep) in FORMATS.items():
+        tok = Tokenizer.from_file(str(text_dir / kind / "tokenizer.json"))
+        if special:  # add_eos_token=True: "<s> $A </s>"
+            tok.post_processor = processors.TemplateProcessing(
+                single="<s> $A </s>", special_tokens=[("<s>", tok.token_to_id("<s>")), ("</s>", tok.token_to_id("</s>"))])
+        template = (TEMPLATES / template_file).read_text()
+        cases = [{"sample": s, "mask_question_tokens": m, **template_reference(tok, template, special, s, m)}
+                 for s in SAMPLES if keep(s) for m in (True, False)]
+        (chat_dir / f"{name}.json").write_text(json.dumps({"tokenizer": kind, "cases": cases}, ensure_ascii=False, indent=1))
+        summary[name] = len(cases)
+    tok = Tokenizer.from_file(str(text_dir / "qwen2" / "tokenizer.json"))
+    cases = [{"sample": s, "mask_question_tokens": m, **qwen2_vl_reference(tok, s, m)} for s in SAMPLES for m in (True, False)]
+    (chat_dir / "qwen2-vl.json").write_text(json.dumps({"tokenizer": "qwen2", "cases": cases}, ensure_ascii=False, indent=1))
+    summary["qwen2-vl"] = len(cases)
+    return summary

@@ -1,0 +1,40 @@
+// Chat rendering per family: the same text, input ids and labels as the Python reference
+// pipeline (tests/reference/families/chat.py: HF templates + transformers' assistant mask,
+// lmms-finetune's BOS/EOS policy; Qwen2-VL checked against its official template).
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "lmms/text/chat.hpp"
+#include "support/test.hpp"
+
+using namespace lmms::text;
+using json = nlohmann::json;
+
+CATCH_TEST_CASE("chat rendering matches the reference pipeline for every family", "[text][chat][reference]") {
+  auto dir = lmms::test::reference_dir() / "text";
+  for (const char* name : {"llava", "llava-interleave", "llava-onevision", "qwen2-vl"}) {
+    CATCH_DYNAMIC_SECTION(name) {
+      std::ifstream in(dir / "chat" / (std::string(name) + ".json"));
+      CATCH_REQUIRE(in.good());
+      json ref = json::parse(in);
+      auto tok = tokenizer::load(dir / ref["tokenizer"].get<std::string>() / "tokenizer.json");
+      auto format = parse_chat_format(name);
+      CATCH_REQUIRE(format.has_value());
+      CATCH_REQUIRE(ref["cases"].size() >= 12);
+      for (const auto& c : ref["cases"]) {
+        chat_sample sample;
+        if (!c["sample"]["system_prompt"].is_null()) sample.system_prompt = c["sample"]["system_prompt"].get<std::string>();
+        sample.turns = c["sample"]["conversations"].get<std::vector<std::string>>();
+        chat_options options;
+        options.mask_question_tokens = c["mask_question_tokens"].get<bool>();
+        chat_renderer chat(tok, *format, options);
+        auto r = chat.render(sample);
+        CATCH_INFO(name << " sample " << c["sample"].dump() << " mask=" << options.mask_question_tokens);
+        CATCH_CHECK(r.text == c["text"].get<std::string>());
+        CATCH_CHECK(r.input_ids == c["input_ids"].get<std::vector<token_id>>());
+        CATCH_CHECK(r.labels == c["labels"].get<std::vector<token_id>>());
+      }
+    }
+  }
+}
