@@ -38,7 +38,7 @@ constexpr const char* usage =
     "                            render each stdin line, a LLaVA-style sample {\"system_prompt\",\n"
     "                            \"conversations\": [{\"from\": \"human\", \"value\"}, ...]}, and print\n"
     "                            input_ids and labels (FORMAT: llava, llava-interleave,\n"
-    "                            llava-onevision, qwen2-vl)\n"
+    "                            llava-onevision, qwen2-vl, qwen-vl)\n"
     "  version                   print the lmms and libtorch versions\n";
 
 int supported_models_command() {
@@ -110,7 +110,7 @@ int tokenize_command(const std::vector<std::string>& args) {
   std::optional<lmms::text::chat_renderer> renderer;
   if (!chat.empty()) {
     auto format = lmms::text::parse_chat_format(chat);
-    if (!format) lmms::fail("unknown chat format ", lmms::quote(chat), " (llava, llava-interleave, llava-onevision, qwen2-vl)");
+    if (!format) lmms::fail("unknown chat format ", lmms::quote(chat), " (llava, llava-interleave, llava-onevision, qwen2-vl, qwen-vl)");
     lmms::text::chat_options options;
     options.mask_question_tokens = mask;
     renderer.emplace(tok, *format, options);
@@ -125,6 +125,10 @@ int tokenize_command(const std::vector<std::string>& args) {
         lmms::text::chat_sample sample;
         if (j.contains("system_prompt") && j["system_prompt"].is_string()) sample.system_prompt = j["system_prompt"];
         for (const auto& turn : j.at("conversations")) sample.turns.push_back(turn.at("value").get<std::string>());
+        if (j.contains("image")) {
+          if (j["image"].is_string()) sample.image_paths.push_back(j["image"]);
+          else sample.image_paths = j["image"].get<std::vector<std::string>>();
+        }
         auto r = renderer->render(sample);
         std::cout << nlohmann::json{{"input_ids", r.input_ids}, {"labels", r.labels}}.dump() << "\n";
         continue;

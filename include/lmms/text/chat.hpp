@@ -25,9 +25,10 @@ enum class chat_format {
   llava_interleave,  // LLaVA-Interleave (Qwen2 LLM): chatml, images first in the turn
   llava_onevision,   // LLaVA-OneVision (Qwen2 LLM): chatml with "role " headers, images then videos
   qwen2_vl,          // Qwen2-VL, Qwen2.5-VL: chatml, media where the placeholders are
+  qwen_vl,           // Qwen-VL-Chat: chatml, each <image> -> "Picture k: <img>path</img>\n"
 };
 
-/// "llava", "llava-interleave", "llava-onevision", "qwen2-vl" (and family ids such as
+/// "llava", "llava-interleave", "llava-onevision", "qwen2-vl", "qwen-vl" (and family ids such as
 /// "llava-1.5", "llava-1.6", "llava-next-video", "qwen2.5-vl").
 std::optional<chat_format> parse_chat_format(std::string_view name);
 std::string_view chat_format_name(chat_format f);
@@ -37,6 +38,8 @@ std::string_view chat_format_name(chat_format f);
 struct chat_sample {
   std::optional<std::string> system_prompt;
   std::vector<std::string> turns;
+  /// Qwen-VL only: the image paths its prompts name, in placeholder order.
+  std::vector<std::string> image_paths;
 };
 
 struct chat_options {

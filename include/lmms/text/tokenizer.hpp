@@ -57,6 +57,20 @@ struct added_token {
   bool normalized = false;
 };
 
+/// How to read a tiktoken-format vocabulary (base64 token + rank per line), which has no
+/// tokenizer.json: its split regex, its special tokens (ids follow the ranks) and the extras
+/// of the model's Python tokenizer.
+struct tiktoken_spec {
+  std::string pattern;
+  std::vector<std::string> special_tokens;
+  bool nfc = true;               // Qwen's tokenizer NFC-normalizes the text first
+  bool qwen_vl_images = false;   // <img>path</img>: path bytes as byte ids, padded to 256
+};
+
+/// Qwen-VL-Chat's qwen.tiktoken: Qwen's regex, <|endoftext|> <|im_start|> <|im_end|>,
+/// <|extra_0|>..<|extra_204|>, then <ref> </ref> <box> </box> <quad> </quad> <img> </img> <imgpad>.
+tiktoken_spec qwen_vl_tiktoken_spec();
+
 namespace detail { struct tokenizer_impl; }
 
 class tokenizer {
@@ -65,6 +79,9 @@ class tokenizer {
   /// the file and the part it cannot read.
   static tokenizer load(const std::filesystem::path& path);
   static tokenizer from_json(std::string_view json_text, std::string source);
+  /// Loads a tiktoken-format vocabulary. load() picks this, with qwen_vl_tiktoken_spec(), for
+  /// a directory holding qwen.tiktoken and no tokenizer.json.
+  static tokenizer load_tiktoken(const std::filesystem::path& file, const tiktoken_spec& spec);
 
   /// Encodes `text` (UTF-8; invalid UTF-8 is an lmms::error naming the byte offset).
   /// add_special_tokens runs the post-processor (BOS / EOS templates).

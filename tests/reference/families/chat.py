@@ -110,6 +110,39 @@ def qwen2_vl_reference(tok: Tokenizer, sample: dict, mask_questions: bool) -> di
     return {"text": text, "input_ids": ids, "labels": labels}
 
 
+def qwen_vl_reference(enc, sample: dict, image_paths: list[str], mask_questions: bool) -> dict:
+    """lmms-finetune's Qwen-VL collator (labels as Qwen's finetune.py), with its tokenizer calls
+    done by the Qwen-VL tokenizer behaviour of families/tokenizers.py."""
+    from families.tokenizers import qwen_vl_encode
+    tok = lambda s: qwen_vl_encode(enc, s)  # noqa: E731
+    im_start, im_end = enc.encode_single_token("<|im_start|>"), enc.encode_single_token("<|im_end|>")
+    nl = tok("\n")
+    ids, labels, text_out = [], [], ""
+    if sample["system_prompt"] is not None:
+        system = [im_start] + tok("system") + nl + tok(sample["system_prompt"]) + [im_end] + nl
+        ids += system
+        labels += [im_start] + [IGNORE] * (len(system) - 3) + [im_end] + nl
+        text_out += f"<|im_start|>system\n{sample['system_prompt']}<|im_end|>\n"
+    image = 0
+    for i, text in enumerate(sample["conversations"]):
+        while "<image>" in text:
+            at = text.index("<image>")
+            text = text[:at] + f"Picture {image + 1}: <img>{image_paths[image]}</img>\n" + text[at + len("<image>"):]
+            image += 1
+        role = "<|im_start|>user" if i % 2 == 0 else "<|im_start|>assistant"
+        seq = tok(role) + nl + tok(text) + [im_end] + nl
+        ids += seq
+        if i % 2 == 0:
+            labels += [im_start] + [IGNORE] * (len(seq) - 3) + [im_end] + nl
+        else:
+            labels += [im_start] + [IGNORE] * len(tok(role)) + seq[len(tok(role)) + 1:-2] + [im_end] + nl
+        text_out += role + "\n" + text + "<|im_end|>\n"
+    assert image == len(image_paths)
+    if not mask_questions:
+        labels = ids[:]
+    return {"text": text_out, "input_ids": ids, "labels": labels}
+
+
 def make(out: pathlib.Path) -> dict:
     text_dir = out / "text"
     chat_dir = text_dir / "chat"
@@ -134,4 +167,18 @@ def make(out: pathlib.Path) -> dict:
     cases = [{"sample": s, "mask_question_tokens": m, **qwen2_vl_reference(tok, s, m)} for s in SAMPLES for m in (True, False)]
     (chat_dir / "qwen2-vl.json").write_text(json.dumps({"tokenizer": "qwen2", "cases": cases}, ensure_ascii=False, indent=1))
     summary["qwen2-vl"] = len(cases)
+
+    from families.tokenizers import qwen_vl_tiktoken
+    enc, _ = qwen_vl_tiktoken(Tokenizer.from_file(str(text_dir / "qwen2" / "tokenizer.json")))
+    cases = []
+    for s in SAMPLES:
+        if any("<video>" in t for t in s["conversations"]):
+            continue
+        n = sum(t.count("<image>") for t in s["conversations"])
+        paths = [f"images/{k}.png" for k in range(n)]
+        for m in (True, False):
+            cases.append({"sample": {**s, "image": paths}, "mask_question_tokens": m,
+                          **qwen_vl_reference(enc, s, paths, m)})
+    (chat_dir / "qwen-vl.json").write_text(json.dumps({"tokenizer": "qwen-vl", "cases": cases}, ensure_ascii=False, indent=1))
+    summary["qwen-vl"] = len(cases)
     return summary

@@ -160,6 +160,54 @@ def kinds():
     }
 
 
+def qwen_vl_tiktoken(qwen2_tokenizer):
+    """Qwen-VL-Chat's format: a tiktoken vocabulary (single bytes first, then every merge of the
+    tiny Qwen2 tokenizer in order) with Qwen's regex and special tokens, and the encode of its
+    Python tokenizer (NFC, all specials allowed, <img>path</img> as byte ids padded to 256)."""
+    import tiktoken
+    from tokenizers import pre_tokenizers
+
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    byte_of = {chr(c): b for b, c in zip(bs, cs)}
+    assert set(byte_of) == set(alphabet)
+    model = json.loads(qwen2_tokenizer.to_str())["model"]
+    ranks = {bytes([b]): b for b in range(256)}
+    for a, b in model["merges"]:
+        tok = bytes(byte_of[c] for c in a + b)
+        if tok not in ranks:
+            ranks[tok] = len(ranks)
+    specials = (["<|endoftext|>", "<|im_start|>", "<|im_end|>"] + [f"<|extra_{i}|>" for i in range(205)]
+                + ["<ref>", "</ref>", "<box>", "</box>", "<quad>", "</quad>", "<img>", "</img>", "<imgpad>"])
+    enc = tiktoken.Encoding("tiny-qwen-vl", pat_str=QWEN2_PATTERN, mergeable_ranks=ranks,
+                            special_tokens={t: len(ranks) + i for i, t in enumerate(specials)})
+    return enc, ranks
+
+
+def qwen_vl_encode(enc, text: str) -> list[int]:
+    import unicodedata
+    ids = enc.encode(unicodedata.normalize("NFC", text), allowed_special="all", disallowed_special=())
+    img, img_end, pad = (enc.encode_single_token(t) for t in ("<img>", "</img>", "<imgpad>"))
+    out, i = [], 0
+    while i < len(ids):
+        if ids[i] == img and img_end in ids[i + 1:]:
+            j = ids.index(img_end, i + 1)
+            url = b"".join(enc.decode_single_token_bytes(t) for t in ids[i + 1:j])
+            out += [img] + list(url) + [pad] * (256 - len(url)) + [img_end]
+            i = j + 1
+        else:
+            out.append(ids[i])
+            i += 1
+    return out
+
+
 def make(out: pathlib.Path, n: int = 20000) -> dict:
     text_dir = out / "text"
     text_dir.mkdir(parents=True, exist_ok=True)
@@ -167,7 +215,8 @@ def make(out: pathlib.Path, n: int = 20000) -> dict:
     corpus = make_corpus(n, all_specials)
     (text_dir / "corpus.json").write_text(json.dumps(corpus, ensure_ascii=False))
     summary = {"strings": len(corpus)}
-    for name, (tok, _) in kinds().items():
+    kinds_cache = kinds()
+    for name, (tok, _) in kinds_cache.items():
         d = text_dir / name
         d.mkdir(exist_ok=True)
         tok.save(str(d / "tokenizer.json"))
@@ -181,4 +230,20 @@ def make(out: pathlib.Path, n: int = 20000) -> dict:
         }
         (d / "expected.json").write_text(json.dumps(expected, ensure_ascii=False))
         summary[name] = {"vocab": tok.get_vocab_size(), "tokens": sum(len(i) for i in ids)}
+
+    # Qwen-VL-Chat: qwen.tiktoken + the Python tokenizer's behaviour
+    import base64
+    enc, ranks = qwen_vl_tiktoken(kinds_cache["qwen2"][0])
+    d = text_dir / "qwen-vl"
+    d.mkdir(exist_ok=True)
+    (d / "qwen.tiktoken").write_text("".join(f"{base64.b64encode(t).decode()} {r}\n" for t, r in ranks.items()))
+    vl_corpus = corpus + ["<img>shapes/001.png</img>\nWhat is this?", "Picture 1: <img>/abs/path/ö.jpg</img>\n<ref>cat</ref>",
+                          "<img></img>", "unclosed <img> tag", "</img> first"]
+    ids = [qwen_vl_encode(enc, s) for s in vl_corpus]
+    specials_start = len(ranks)
+    expected = {"ids": ids, "decoded": [enc.decode(i, errors="replace") for i in ids],
+                "decoded_skip": [enc.decode([t for t in i if t < specials_start], errors="replace") for i in ids]}
+    (d / "corpus.json").write_text(json.dumps(vl_corpus, ensure_ascii=False))
+    (d / "expected.json").write_text(json.dumps(expected, ensure_ascii=False))
+    summary["qwen-vl"] = {"vocab": len(ranks), "tokens": sum(len(i) for i in ids)}
     return summary

@@ -86,3 +86,32 @@ CATCH_TEST_CASE("a byte-level tokenizer without normalizer or prefix space round
     CATCH_CHECK(failures == 0);
   }
 }
+
+CATCH_TEST_CASE("Qwen-VL's tiktoken vocabulary encodes as its Python tokenizer does", "[text][reference]") {
+  auto dir = lmms::test::reference_dir() / "text" / "qwen-vl";
+  auto tok = tokenizer::load(dir);  // a directory with qwen.tiktoken and no tokenizer.json
+  const auto corpus = read_json(dir / "corpus.json").get<std::vector<std::string>>();
+  const auto expected = read_json(dir / "expected.json");
+  std::size_t id_mismatch = 0, decode_mismatch = 0, skip_mismatch = 0;
+  std::string first_failure;
+  for (std::size_t i = 0; i < corpus.size(); ++i) {
+    auto ids = tok.encode_ids(corpus[i]);
+    auto want = expected["ids"][i].get<std::vector<lmms::text::token_id>>();
+    if (ids != want) {
+      if (first_failure.empty())
+        first_failure = "string " + std::to_string(i) + " " + show(corpus[i]) + ": got " + json(ids).dump().substr(0, 300) +
+                        " want " + json(want).dump().substr(0, 300);
+      ++id_mismatch;
+      continue;
+    }
+    if (tok.decode(ids) != expected["decoded"][i].get<std::string>()) ++decode_mismatch;
+    if (tok.decode(ids, true) != expected["decoded_skip"][i].get<std::string>()) ++skip_mismatch;
+  }
+  CATCH_INFO(corpus.size() << " strings; first failure: " << first_failure);
+  CATCH_CHECK(id_mismatch == 0);
+  CATCH_CHECK(decode_mismatch == 0);
+  CATCH_CHECK(skip_mismatch == 0);
+  auto with_image = tok.encode_ids("<img>a.png</img>");
+  CATCH_CHECK(with_image.size() == 258);
+  CATCH_CHECK(with_image[1] == 'a');
+}

@@ -82,6 +82,7 @@ std::optional<chat_format> parse_chat_format(std::string_view name) {
   if (name == "llava-interleave") return chat_format::llava_interleave;
   if (name == "llava-onevision") return chat_format::llava_onevision;
   if (name == "qwen2-vl" || name == "qwen2.5-vl") return chat_format::qwen2_vl;
+  if (name == "qwen-vl") return chat_format::qwen_vl;
   return std::nullopt;
 }
 
@@ -91,6 +92,7 @@ std::string_view chat_format_name(chat_format f) {
     case chat_format::llava_interleave: return "llava-interleave";
     case chat_format::llava_onevision: return "llava-onevision";
     case chat_format::qwen2_vl: return "qwen2-vl";
+    case chat_format::qwen_vl: return "qwen-vl";
   }
   return "?";
 }
@@ -111,6 +113,9 @@ chat_renderer::chat_renderer(const tokenizer& tok, chat_format format, chat_opti
       for (auto t : {"<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"})
         require(t);
       break;
+    case chat_format::qwen_vl:
+      for (auto t : {"<|im_start|>", "<|im_end|>", "<img>", "</img>"}) require(t);
+      break;
   }
 }
 
@@ -123,6 +128,64 @@ chat_tokens chat_renderer::render(const chat_sample& sample) const {
   for (std::size_t i = 1; i < turns.size(); i += 2)
     if (turns[i].find("<image>") != std::string::npos || turns[i].find("<video>") != std::string::npos)
       fail("turn ", i + 1, " is an assistant turn with an <image> or <video> placeholder; placeholders belong in user turns");
+
+  if (format_ == chat_format::qwen_vl) {
+    // lmms-finetune's Qwen-VL collator (after Qwen's finetune.py): each piece tokenized on its
+    // own; <|im_start|>, <|im_end|> and the newline after it are labels in every turn, and the
+    // answer text in assistant turns.
+    const token_id im_start = *tok_.token_to_id("<|im_start|>"), im_end = *tok_.token_to_id("<|im_end|>");
+    const auto nl = tok_.encode_ids("\n", false);
+    auto ids_of = [&](const std::string& s) { return tok_.encode_ids(s, false); };
+    auto append = [&](const std::vector<token_id>& ids, const std::vector<token_id>& labels) {
+      out.input_ids.insert(out.input_ids.end(), ids.begin(), ids.end());
+      for (std::size_t k = 0; k < ids.size(); ++k)
+        out.labels.push_back(options_.mask_question_tokens ? labels[k] : ids[k]);
+    };
+    auto framed = [&](std::size_t len) {  // [im_start] + ignore... + [im_end] + nl
+      std::vector<token_id> l(len, ignore_index);
+      l[0] = im_start;
+      l[len - 1 - nl.size()] = im_end;
+      for (std::size_t k = 0; k < nl.size(); ++k) l[len - nl.size() + k] = nl[k];
+      return l;
+    };
+    if (sample.system_prompt) {
+      std::vector<token_id> ids{im_start};
+      for (auto v : {ids_of("system"), nl, ids_of(*sample.system_prompt)}) ids.insert(ids.end(), v.begin(), v.end());
+      ids.push_back(im_end);
+      ids.insert(ids.end(), nl.begin(), nl.end());
+      out.text += "<|im_start|>system\n" + *sample.system_prompt + "<|im_end|>\n";
+      append(ids, framed(ids.size()));
+    }
+    std::size_t image = 0;
+    for (std::size_t i = 0; i < turns.size(); ++i) {
+      std::string text = turns[i];
+      for (std::size_t at = text.find("<image>"); at != std::string::npos; at = text.find("<image>", at)) {
+        if (image >= sample.image_paths.size())
+          fail("turn ", i + 1, " has more <image> placeholders than the sample has images (", sample.image_paths.size(), ")");
+        std::string picture = "Picture " + std::to_string(image + 1) + ": <img>" + sample.image_paths[image] + "</img>\n";
+        text.replace(at, 7, picture);
+        at += picture.size();
+        ++image;
+      }
+      const bool user = i % 2 == 0;
+      auto role = ids_of(user ? "<|im_start|>user" : "<|im_start|>assistant");
+      std::vector<token_id> ids = role;
+      ids.insert(ids.end(), nl.begin(), nl.end());
+      auto body = ids_of(text);
+      ids.insert(ids.end(), body.begin(), body.end());
+      ids.push_back(im_end);
+      ids.insert(ids.end(), nl.begin(), nl.end());
+      auto labels = framed(ids.size());
+      if (!user)  // the answer: ids[role + 1, len - 2), as lmms-finetune slices it
+        for (std::size_t k = role.size() + 1; k + 2 < ids.size(); ++k) labels[k] = ids[k];
+      out.text += std::string(user ? "<|im_start|>user\n" : "<|im_start|>assistant\n") + text + "<|im_end|>\n";
+      append(ids, labels);
+    }
+    out.images = static_cast<int>(image);
+    if (image != sample.image_paths.size())
+      fail("the sample has ", sample.image_paths.size(), " images but ", image, " <image> placeholders");
+    return out;
+  }
 
   if (format_ == chat_format::qwen2_vl) {
     // Segments: system, then per pair user (prompt) and assistant (supervised, header included,
@@ -207,7 +270,8 @@ chat_tokens chat_renderer::render(const chat_sample& sample) const {
         if (assistant) spans.push_back({b, text.size()});
         break;
       }
-      case chat_format::qwen2_vl: break;
+      case chat_format::qwen2_vl:
+      case chat_format::qwen_vl: break;
     }
   }
   const bool special = format_ == chat_format::llava;  // BOS + EOS (add_eos_token)

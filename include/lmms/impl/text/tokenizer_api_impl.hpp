@@ -98,7 +98,51 @@ tokenizer tokenizer::from_json(std::string_view text, std::string source) {
   return tok;
 }
 
+tiktoken_spec qwen_vl_tiktoken_spec() {
+  tiktoken_spec spec;
+  spec.pattern = R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+  spec.special_tokens = {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
+  for (int i = 0; i < 205; ++i) spec.special_tokens.push_back("<|extra_" + std::to_string(i) + "|>");
+  for (const char* t : {"<ref>", "</ref>", "<box>", "</box>", "<quad>", "</quad>", "<img>", "</img>", "<imgpad>"})
+    spec.special_tokens.push_back(t);
+  spec.nfc = true;
+  spec.qwen_vl_images = true;
+  return spec;
+}
+
+tokenizer tokenizer::load_tiktoken(const std::filesystem::path& file, const tiktoken_spec& spec) {
+  auto impl = std::make_shared<detail::tokenizer_impl>();
+  impl->source = file.string();
+  impl->tiktoken = std::make_shared<detail::tiktoken_model>();
+  impl->tiktoken->load(file);
+  if (spec.nfc) {
+    json nfc = {{"type", "NFC"}};
+    impl->norm = detail::normalizer::from_json(nfc, impl->source);
+  }
+  json split = {{"type", "Split"}, {"pattern", {{"Regex", spec.pattern}}}, {"behavior", "Isolated"}, {"invert", false}};
+  impl->pre = detail::pre_tokenizer::from_json(split, impl->source);
+  token_id next = static_cast<token_id>(impl->tiktoken->by_id.size());
+  for (const auto& content : spec.special_tokens) {
+    added_token t;
+    t.id = next++;
+    t.content = content;
+    t.special = true;
+    t.normalized = false;
+    impl->added_by_id[t.id] = impl->added.size();
+    impl->added_by_content[t.content] = t.id;
+    impl->added.push_back(std::move(t));
+  }
+  impl->qwen_vl_images = spec.qwen_vl_images;
+  impl->index_added_tokens();
+  tokenizer tok;
+  tok.impl_ = std::move(impl);
+  return tok;
+}
+
 tokenizer tokenizer::load(const std::filesystem::path& path) {
+  if (std::filesystem::is_directory(path) && !std::filesystem::exists(path / "tokenizer.json") &&
+      std::filesystem::exists(path / "qwen.tiktoken"))
+    return load_tiktoken(path / "qwen.tiktoken", qwen_vl_tiktoken_spec());
   auto file = std::filesystem::is_directory(path) ? path / "tokenizer.json" : path;
   std::ifstream in(file, std::ios::binary);
   if (!in) fail("cannot open ", file.string(), " (a Hugging Face tokenizer.json is needed)");
@@ -133,12 +177,38 @@ encoding tokenizer::encode(std::string_view text, bool add_special_tokens) const
     std::vector<detail::normalized_text> words{piece};
     if (t.pre) t.pre->apply(words);
     for (const auto& w : words) {
-      for (const auto& tok : t.model->tokenize(w.text)) {
+      for (const auto& tok : t.tiktoken ? t.tiktoken->encode_piece(w.text) : t.model->tokenize(w.text)) {
         out.ids.push_back(tok.id);
         out.offsets.push_back(w.original(tok.begin, tok.end));
         out.special_tokens_mask.push_back(0);
       }
     }
+  }
+  // Qwen-VL: the bytes of <img>path</img> become byte-valued ids, padded to 256 with <imgpad>.
+  if (t.qwen_vl_images) {
+    const token_id img = *token_to_id("<img>"), img_end = *token_to_id("</img>"), pad = *token_to_id("<imgpad>");
+    encoding replaced;
+    for (std::size_t i = 0; i < out.ids.size(); ++i) {
+      auto push = [&](token_id id, std::pair<std::size_t, std::size_t> off) {
+        replaced.ids.push_back(id);
+        replaced.offsets.push_back(off);
+        replaced.special_tokens_mask.push_back(0);
+      };
+      if (out.ids[i] != img) { push(out.ids[i], out.offsets[i]); continue; }
+      std::size_t close = i + 1;
+      while (close < out.ids.size() && out.ids[close] != img_end) ++close;
+      if (close == out.ids.size()) { push(out.ids[i], out.offsets[i]); continue; }  // unclosed: plain text
+      std::string url;
+      for (std::size_t k = i + 1; k < close; ++k) url += t.tiktoken->by_id.at(static_cast<std::size_t>(out.ids[k]));
+      if (url.size() > 256) fail("an <img>...</img> path is ", url.size(), " bytes; Qwen-VL allows at most 256");
+      std::pair<std::size_t, std::size_t> span{out.offsets[i].second, out.offsets[close].first};
+      push(img, out.offsets[i]);
+      for (unsigned char b : url) push(static_cast<token_id>(b), span);
+      for (std::size_t k = url.size(); k < 256; ++k) push(pad, span);
+      push(img_end, out.offsets[close]);
+      i = close;
+    }
+    out = std::move(replaced);
   }
   // ByteLevel post-processing: offsets without the leading / trailing spaces of tokens.
   // `tokenizers` trims character offsets (its Python binding converts them before the
@@ -191,6 +261,17 @@ encoding tokenizer::encode(std::string_view text, bool add_special_tokens) const
 
 std::string tokenizer::decode(std::span<const token_id> ids, bool skip_special_tokens) const {
   const auto& t = *impl_;
+  if (t.tiktoken) {  // bytes of every token, then UTF-8 with U+FFFD for invalid sequences
+    std::string bytes;
+    for (token_id id : ids) {
+      if (auto a = t.added_by_id.find(id); a != t.added_by_id.end()) {
+        if (!(skip_special_tokens && t.added[a->second].special)) bytes += t.added[a->second].content;
+      } else if (id >= 0 && static_cast<std::size_t>(id) < t.tiktoken->by_id.size()) {
+        bytes += t.tiktoken->by_id[static_cast<std::size_t>(id)];
+      }
+    }
+    return detail::decoder::lossy_utf8(bytes);
+  }
   std::vector<std::string> tokens;
   tokens.reserve(ids.size());
   for (token_id id : ids) {
@@ -214,17 +295,24 @@ std::string tokenizer::decode(std::span<const token_id> ids, bool skip_special_t
 
 std::optional<token_id> tokenizer::token_to_id(std::string_view token) const {
   if (auto it = impl_->added_by_content.find(token); it != impl_->added_by_content.end()) return it->second;
+  if (impl_->tiktoken) {
+    if (auto it = impl_->tiktoken->ranks.find(token); it != impl_->tiktoken->ranks.end()) return it->second;
+    return std::nullopt;
+  }
   if (auto it = impl_->model->vocab.find(token); it != impl_->model->vocab.end()) return it->second;
   return std::nullopt;
 }
 
 std::string tokenizer::id_to_token(token_id id) const {
   if (auto a = impl_->added_by_id.find(id); a != impl_->added_by_id.end()) return impl_->added[a->second].content;
+  if (impl_->tiktoken && id >= 0 && static_cast<std::size_t>(id) < impl_->tiktoken->by_id.size())
+    return impl_->tiktoken->by_id[static_cast<std::size_t>(id)];
   if (id >= 0 && static_cast<std::size_t>(id) < impl_->model->vocab_r.size()) return impl_->model->vocab_r[id];
   fail("token id ", id, " is outside the vocabulary of ", impl_->source, " (", size(), " tokens)");
 }
 
 std::size_t tokenizer::size() const {
+  if (impl_->tiktoken) return impl_->tiktoken->by_id.size() + impl_->added.size();
   std::size_t n = impl_->model->vocab.size();
   for (const auto& a : impl_->added)
     if (!impl_->model->vocab.count(a.content)) ++n;

@@ -15,6 +15,7 @@
 
 #include "lmms/impl/text/bpe.hpp"
 #include "lmms/impl/text/components.hpp"
+#include "lmms/impl/text/tiktoken.hpp"
 
 namespace lmms::text::detail {
 
@@ -217,6 +218,8 @@ struct decoder {
 struct tokenizer_impl {
   std::string source;
   std::shared_ptr<bpe_model> model = std::make_shared<bpe_model>();  // shared by copies
+  std::shared_ptr<tiktoken_model> tiktoken;  // set for tiktoken vocabularies instead of `model`
+  bool qwen_vl_images = false;
   std::optional<normalizer> norm;
   std::optional<pre_tokenizer> pre;
   post_processor post;
