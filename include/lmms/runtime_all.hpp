@@ -10,4 +10,6 @@
 #include "lmms/io/safetensors_torch.hpp"
 #include "lmms/text/chat.hpp"
 #include "lmms/text/tokenizer.hpp"
+#include "lmms/models/llm/decoder.hpp"
+#include "lmms/nn/linear.hpp"
 #include "lmms/version.hpp"

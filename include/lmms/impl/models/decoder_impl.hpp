@@ -1,0 +1,214 @@
+// Implementation of lmms/models/llm/decoder.hpp (LMMS_IMPLEMENTATION only).
+// Each step mirrors transformers' modeling_llama.py / modeling_qwen2.py so that logits and
+// gradients agree within float32 rounding.
+#pragma once
+
+#include <cmath>
+
+#include "lmms/core/error.hpp"
+#include "lmms/io/safetensors_torch.hpp"
+#include "lmms/models/llm/decoder.hpp"
+
+namespace lmms::llm {
+
+decoder_config decoder_config::from_hf(const io::hf_config& c) {
+  decoder_config d;
+  d.model_type = c.get_string_or("model_type", "llama");
+  if (d.model_type != "llama" && d.model_type != "mistral" && d.model_type != "qwen2")
+    fail(c.source(), ": ", c.prefix().empty() ? "" : c.prefix() + ".", "model_type ", quote(d.model_type),
+         " is not a decoder lmms implements (llama, mistral, qwen2)");
+  d.vocab_size = c.get_int("vocab_size");
+  d.hidden_size = c.get_int("hidden_size");
+  d.intermediate_size = c.get_int("intermediate_size");
+  d.num_layers = c.get_int("num_hidden_layers");
+  d.num_heads = c.get_int("num_attention_heads");
+  d.num_kv_heads = c.get_int_or("num_key_value_heads", d.num_heads);
+  d.head_dim = c.get_int_or("head_dim", d.hidden_size / d.num_heads);
+  d.rms_norm_eps = c.get_double_or("rms_norm_eps", 1e-6);
+  d.tie_word_embeddings = c.get_bool_or("tie_word_embeddings", false);
+  d.hidden_act = c.get_string_or("hidden_act", "silu");
+  if (d.hidden_act != "silu") fail(c.source(), ": hidden_act ", quote(d.hidden_act), " is not implemented (silu)");
+  // transformers 5 writes rope_parameters; hub checkpoints have rope_theta / rope_scaling.
+  std::string rope_type = "default";
+  if (auto rp = c.section_if("rope_parameters")) {
+    d.rope_theta = rp->get_double_or("rope_theta", 10000.0);
+    rope_type = rp->get_string_or("rope_type", "default");
+  } else {
+    d.rope_theta = c.get_double_or("rope_theta", 10000.0);
+    if (auto rs = c.section_if("rope_scaling")) rope_type = rs->get_string_or("rope_type", rs->get_string_or("type", "default"));
+  }
+  if (rope_type != "default")
+    fail(c.source(), ": rope type ", quote(rope_type), " is not implemented yet for this decoder (default rotary only)");
+  if (d.model_type == "qwen2") {
+    d.qkv_bias = true;  // Qwen2Attention: q, k, v with bias, o without
+  } else if (d.model_type == "llama") {
+    d.qkv_bias = d.o_bias = c.get_bool_or("attention_bias", false);
+    d.mlp_bias = c.get_bool_or("mlp_bias", false);
+  }
+  return d;
+}
+
+// ---- modules --------------------------------------------------------------------------------
+rms_norm_impl::rms_norm_impl(std::int64_t dim, double eps) : eps_(eps) {
+  weight = register_parameter("weight", at::ones({dim}));
+}
+
+at::Tensor rms_norm_impl::forward(const at::Tensor& x) {
+  // LlamaRMSNorm: in float32, then back to the input dtype before the weight.
+  auto dtype = x.scalar_type();
+  at::Tensor h = x.to(at::kFloat);
+  h = h * at::rsqrt(h.pow(2).mean(-1, true) + eps_);
+  return weight * h.to(dtype);
+}
+
+attention_impl::attention_impl(const decoder_config& c)
+    : heads_(c.num_heads), kv_heads_(c.num_kv_heads), head_dim_(c.head_dim) {
+  q_proj = register_module("q_proj", nn::linear(c.hidden_size, c.num_heads * c.head_dim, c.qkv_bias));
+  k_proj = register_module("k_proj", nn::linear(c.hidden_size, c.num_kv_heads * c.head_dim, c.qkv_bias));
+  v_proj = register_module("v_proj", nn::linear(c.hidden_size, c.num_kv_heads * c.head_dim, c.qkv_bias));
+  o_proj = register_module("o_proj", nn::linear(c.num_heads * c.head_dim, c.hidden_size, c.o_bias));
+}
+
+namespace {
+at::Tensor rotate_half(const at::Tensor& x) {
+  auto halves = x.chunk(2, -1);
+  return at::cat({-halves[1], halves[0]}, -1);
+}
+}  // namespace
+
+at::Tensor attention_impl::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                                   const at::Tensor& mask) {
+  const auto B = x.size(0), T = x.size(1);
+  at::Tensor q = q_proj->forward(x).view({B, T, heads_, head_dim_}).transpose(1, 2);
+  at::Tensor k = k_proj->forward(x).view({B, T, kv_heads_, head_dim_}).transpose(1, 2);
+  at::Tensor v = v_proj->forward(x).view({B, T, kv_heads_, head_dim_}).transpose(1, 2);
+  at::Tensor c = cos.unsqueeze(1).to(q.scalar_type()), s = sin.unsqueeze(1).to(q.scalar_type());
+  q = q * c + rotate_half(q) * s;
+  k = k * c + rotate_half(k) * s;
+  if (kv_heads_ != heads_) {  // repeat_kv
+    k = k.repeat_interleave(heads_ / kv_heads_, 1);
+    v = v.repeat_interleave(heads_ / kv_heads_, 1);
+  }
+  const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim_));
+  at::Tensor out = mask.defined()
+                       ? at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, scale)
+                       : at::scaled_dot_product_attention(q, k, v, {}, 0.0, true, scale);
+  out = out.transpose(1, 2).reshape({B, T, heads_ * head_dim_});
+  return o_proj->forward(out);
+}
+
+mlp_impl::mlp_impl(const decoder_config& c) {
+  gate_proj = register_module("gate_proj", nn::linear(c.hidden_size, c.intermediate_size, c.mlp_bias));
+  up_proj = register_module("up_proj", nn::linear(c.hidden_size, c.intermediate_size, c.mlp_bias));
+  down_proj = register_module("down_proj", nn::linear(c.intermediate_size, c.hidden_size, c.mlp_bias));
+}
+
+at::Tensor mlp_impl::forward(const at::Tensor& x) {
+  return down_proj->forward(at::silu(gate_proj->forward(x)) * up_proj->forward(x));
+}
+
+decoder_layer_impl::decoder_layer_impl(const decoder_config& c) {
+  self_attn = register_module("self_attn", attention(c));
+  mlp_ = register_module("mlp", mlp(c));
+  input_layernorm = register_module("input_layernorm", rms_norm(c.hidden_size, c.rms_norm_eps));
+  post_attention_layernorm = register_module("post_attention_layernorm", rms_norm(c.hidden_size, c.rms_norm_eps));
+}
+
+at::Tensor decoder_layer_impl::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                                       const at::Tensor& mask) {
+  at::Tensor h = x + self_attn->forward(input_layernorm->forward(x), cos, sin, mask);
+  return h + mlp_->forward(post_attention_layernorm->forward(h));
+}
+
+std::pair<at::Tensor, at::Tensor> rotary_cos_sin(const at::Tensor& position_ids, std::int64_t head_dim, double theta) {
+  // inv_freq = 1 / theta^(arange(0, d, 2) / d), as LlamaRotaryEmbedding (float32 throughout)
+  at::Tensor exponent = at::arange(0, head_dim, 2, at::kLong).to(at::kFloat) / static_cast<double>(head_dim);
+  at::Tensor inv_freq = 1.0 / at::pow(theta, exponent);
+  at::Tensor freqs = at::matmul(inv_freq.index({at::indexing::None, at::indexing::Slice(), at::indexing::None})
+                                    .expand({position_ids.size(0), -1, 1}),
+                                position_ids.index({at::indexing::Slice(), at::indexing::None, at::indexing::Slice()})
+                                    .to(at::kFloat))
+                          .transpose(1, 2);
+  at::Tensor emb = at::cat({freqs, freqs}, -1);
+  return {emb.cos(), emb.sin()};
+}
+
+decoder_model_impl::decoder_model_impl(const decoder_config& c) : config(c) {
+  // embed_tokens is a module in HF; a holder keeps the name embed_tokens.weight
+  struct holder_impl : torch::nn::Module {
+    explicit holder_impl(at::Tensor w) { weight = register_parameter("weight", std::move(w)); }
+    at::Tensor weight;
+  };
+  auto holder = std::make_shared<holder_impl>(at::randn({c.vocab_size, c.hidden_size}) * 0.02);
+  register_module("embed_tokens", holder);
+  embed_tokens_weight = holder->weight;
+  layers = register_module("layers", torch::nn::ModuleList());
+  for (std::int64_t i = 0; i < c.num_layers; ++i) layers->push_back(decoder_layer(c));
+  norm = register_module("norm", rms_norm(c.hidden_size, c.rms_norm_eps));
+}
+
+at::Tensor decoder_model_impl::forward_embeds(const at::Tensor& inputs_embeds, const at::Tensor& position_ids,
+                                              const at::Tensor& attention_mask) {
+  auto [cos, sin] = rotary_cos_sin(position_ids, config.head_dim, config.rope_theta);
+  at::Tensor mask;
+  if (attention_mask.defined() && !attention_mask.all().item<bool>()) {
+    // causal AND not padding, as an additive float mask (B, 1, T, T)
+    const auto T = inputs_embeds.size(1);
+    at::Tensor causal = at::ones({T, T}, at::kBool).tril();
+    at::Tensor keep = causal.unsqueeze(0) & attention_mask.to(at::kBool).unsqueeze(1);
+    mask = at::zeros(keep.sizes(), inputs_embeds.options())
+               .masked_fill(keep.logical_not(), -std::numeric_limits<float>::infinity())
+               .unsqueeze(1);
+  }
+  at::Tensor h = inputs_embeds;
+  for (const auto& layer : *layers) h = layer->as<decoder_layer_impl>()->forward(h, cos, sin, mask);
+  return norm->forward(h);
+}
+
+causal_lm_impl::causal_lm_impl(const decoder_config& c) {
+  model = register_module("model", decoder_model(c));
+  if (!c.tie_word_embeddings) lm_head = register_module("lm_head", nn::linear(c.hidden_size, c.vocab_size, false));
+}
+
+at::Tensor causal_lm_impl::logits_from_hidden(const at::Tensor& hidden) {
+  at::Tensor logits = lm_head ? lm_head->forward(hidden) : at::linear(hidden, model->embed_tokens_weight);
+  return logits.to(at::kFloat);
+}
+
+at::Tensor causal_lm_impl::forward(const at::Tensor& input_ids, const at::Tensor& attention_mask,
+                                   const at::Tensor& position_ids) {
+  at::Tensor pos = position_ids.defined()
+                       ? position_ids
+                       : at::arange(input_ids.size(1), at::kLong).unsqueeze(0).expand({input_ids.size(0), -1});
+  return logits_from_hidden(model->forward_embeds(model->embed(input_ids), pos, attention_mask));
+}
+
+at::Tensor causal_lm_loss(const at::Tensor& logits, const at::Tensor& labels) {
+  // pad labels with -100 on the right and shift: position t predicts labels[t + 1]
+  at::Tensor shifted = at::cat({labels.index({at::indexing::Slice(), at::indexing::Slice(1, at::indexing::None)}),
+                                at::full({labels.size(0), 1}, -100, labels.options())},
+                               1);
+  return at::cross_entropy_loss(logits.to(at::kFloat).reshape({-1, logits.size(-1)}), shifted.reshape({-1}), {},
+                                at::Reduction::Mean, -100);
+}
+
+void load_weights(torch::nn::Module& module, const io::safetensors_checkpoint& checkpoint,
+                  const std::function<std::string(const std::string&)>& checkpoint_name) {
+  at::NoGradGuard no_grad;
+  for (auto& item : module.named_parameters(true)) {
+    const std::string& name = item.key();
+    if (name.find("lora_A") != std::string::npos || name.find("lora_B") != std::string::npos) continue;
+    std::string key = checkpoint_name ? checkpoint_name(name) : name;
+    const io::tensor_view* view = checkpoint.find(key);
+    if (!view)
+      fail("checkpoint ", checkpoint.path().string(), " has no tensor ", quote(key), " for parameter ", quote(name),
+           " (is this checkpoint of the model type the recipe says?)");
+    at::Tensor t = io::to_tensor(*view);
+    if (t.sizes() != item.value().sizes())
+      fail("checkpoint tensor ", quote(key), " in ", checkpoint.path().string(), " has shape ", t.sizes(),
+           " but the model expects ", item.value().sizes(), " (config.json and weights disagree)");
+    item.value().copy_(t);
+  }
+}
+
+}  // namespace lmms::llm

@@ -1,0 +1,123 @@
+// lmms/models/llm/decoder.hpp: the decoder-only language model inside the supported
+// multimodal models: Llama (Vicuna, Llama-2), Mistral, Qwen2. Parameter names follow
+// transformers' LlamaForCausalLM / Qwen2ForCausalLM (model.layers.N.self_attn.q_proj.weight,
+// lm_head.weight, ...), so named_parameters() is the checkpoint's own naming.
+//
+//   auto cfg = llm::decoder_config::from_hf(io::hf_config::load(dir));
+//   llm::causal_lm lm(cfg);
+//   llm::load_weights(*lm, io::safetensors_checkpoint::open(dir));
+//   at::Tensor logits = lm->forward(input_ids);                 // (B, T, V), float32
+//   at::Tensor loss = llm::causal_lm_loss(logits, labels);      // mean over labels != -100
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "lmms/io/hf_config.hpp"
+#include "lmms/io/safetensors.hpp"
+#include "lmms/nn/linear.hpp"
+#include "lmms/torch.hpp"
+
+namespace lmms::llm {
+
+struct decoder_config {
+  std::string model_type;  // "llama", "mistral", "qwen2"
+  std::int64_t vocab_size = 0, hidden_size = 0, intermediate_size = 0, num_layers = 0;
+  std::int64_t num_heads = 0, num_kv_heads = 0, head_dim = 0;
+  double rms_norm_eps = 1e-6, rope_theta = 10000.0;
+  bool qkv_bias = false, o_bias = false, mlp_bias = false, tie_word_embeddings = false;
+  std::string hidden_act = "silu";
+
+  /// Reads a text config (a LlamaConfig / Qwen2Config, or the text_config of a multimodal
+  /// one). Refuses what lmms does not implement (rope_scaling, other activations) by name.
+  static decoder_config from_hf(const io::hf_config& text_config);
+};
+
+class attention_impl : public torch::nn::Module {
+ public:
+  explicit attention_impl(const decoder_config& c);
+  /// x (B, T, H); cos / sin (B, T, head_dim); mask: additive (B, 1, T, T) or undefined (causal).
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask);
+  nn::linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+
+ private:
+  std::int64_t heads_, kv_heads_, head_dim_;
+};
+TORCH_MODULE_IMPL(attention, attention_impl);
+
+class mlp_impl : public torch::nn::Module {
+ public:
+  explicit mlp_impl(const decoder_config& c);
+  at::Tensor forward(const at::Tensor& x);
+  nn::linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+};
+TORCH_MODULE_IMPL(mlp, mlp_impl);
+
+class rms_norm_impl : public torch::nn::Module {
+ public:
+  rms_norm_impl(std::int64_t dim, double eps);
+  at::Tensor forward(const at::Tensor& x);
+  at::Tensor weight;
+
+ private:
+  double eps_;
+};
+TORCH_MODULE_IMPL(rms_norm, rms_norm_impl);
+
+class decoder_layer_impl : public torch::nn::Module {
+ public:
+  explicit decoder_layer_impl(const decoder_config& c);
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask);
+  rms_norm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
+  attention self_attn{nullptr};
+  mlp mlp_{nullptr};
+};
+TORCH_MODULE_IMPL(decoder_layer, decoder_layer_impl);
+
+/// The decoder stack without the head (transformers' LlamaModel / Qwen2Model).
+class decoder_model_impl : public torch::nn::Module {
+ public:
+  explicit decoder_model_impl(const decoder_config& c);
+  /// inputs_embeds (B, T, H); position_ids (B, T); attention_mask (B, T) of 0/1 or undefined.
+  at::Tensor forward_embeds(const at::Tensor& inputs_embeds, const at::Tensor& position_ids,
+                            const at::Tensor& attention_mask);
+  at::Tensor embed(const at::Tensor& input_ids) { return at::embedding(embed_tokens_weight, input_ids); }
+
+  at::Tensor embed_tokens_weight;  // registered as embed_tokens.weight
+  torch::nn::ModuleList layers{nullptr};
+  rms_norm norm{nullptr};
+  decoder_config config;
+};
+TORCH_MODULE_IMPL(decoder_model, decoder_model_impl);
+
+class causal_lm_impl : public torch::nn::Module {
+ public:
+  explicit causal_lm_impl(const decoder_config& c);
+  /// Logits (B, T, V) for token ids (B, T); positions 0..T-1 unless given.
+  at::Tensor forward(const at::Tensor& input_ids, const at::Tensor& attention_mask = {},
+                     const at::Tensor& position_ids = {});
+  at::Tensor logits_from_hidden(const at::Tensor& hidden);
+  decoder_model model{nullptr};
+  nn::linear lm_head{nullptr};  // unused (weights shared) when tie_word_embeddings
+};
+TORCH_MODULE_IMPL(causal_lm, causal_lm_impl);
+
+/// transformers' ForCausalLMLoss: logits[:, :-1] predict labels[:, 1:]; mean cross-entropy
+/// over labels != -100, in float32.
+at::Tensor causal_lm_loss(const at::Tensor& logits, const at::Tensor& labels);
+
+/// Rotary cos / sin (B, T, head_dim) for position_ids (B, T), computed in float32 as
+/// transformers' default RotaryEmbedding does.
+std::pair<at::Tensor, at::Tensor> rotary_cos_sin(const at::Tensor& position_ids, std::int64_t head_dim, double theta);
+
+/// Copies every parameter of `module` from the checkpoint, under the name map(parameter name).
+/// Every parameter must be found with the same shape; a missing or misshapen tensor is an
+/// lmms::error naming it and the checkpoint.
+void load_weights(torch::nn::Module& module, const io::safetensors_checkpoint& checkpoint,
+                  const std::function<std::string(const std::string&)>& checkpoint_name = {});
+
+}  // namespace lmms::llm
+
+#ifdef LMMS_IMPLEMENTATION
+#include "lmms/impl/models/decoder_impl.hpp"
+#endif

@@ -1,0 +1,104 @@
+// lmms/nn/linear.hpp: a Linear layer (HF parameter names weight / bias) that can carry a LoRA
+// adapter (PEFT names lora_A.weight / lora_B.weight).
+//
+//   y = x W^T + b  +  dropout(x) A^T B^T * scaling,   scaling = alpha / r  (alpha / sqrt(r) with rsLoRA)
+//
+// The base weight is frozen when an adapter is attached; A is initialised as PEFT does
+// (Kaiming-uniform with a = sqrt(5)), B with zeros, so a fresh adapter changes nothing.
+#pragma once
+
+#include <optional>
+
+#include "lmms/torch.hpp"
+
+namespace lmms::nn {
+
+struct lora_options {
+  std::int64_t rank = 8;
+  double alpha = 16;
+  double dropout = 0.05;
+  bool rslora = false;  // scaling alpha / sqrt(rank)
+};
+
+class linear_impl : public torch::nn::Module {
+ public:
+  linear_impl(std::int64_t in_features, std::int64_t out_features, bool bias);
+
+  at::Tensor forward(const at::Tensor& x);
+
+  /// Attaches a LoRA adapter and freezes the base weight and bias.
+  void add_lora(const lora_options& options);
+  bool has_lora() const { return lora_.has_value(); }
+  const std::optional<lora_options>& lora() const { return lora_; }
+  double lora_scaling() const;
+
+  at::Tensor weight, bias;          // bias undefined when absent
+  at::Tensor lora_a, lora_b;        // registered under lora_A / lora_B (submodules) when present
+
+ private:
+  std::int64_t in_, out_;
+  std::optional<lora_options> lora_;
+};
+TORCH_MODULE_IMPL(linear, linear_impl);
+
+}  // namespace lmms::nn
+
+#ifdef LMMS_IMPLEMENTATION
+#include <cmath>
+
+namespace lmms::nn {
+
+namespace {
+// PEFT keeps A and B as nn.Linear submodules named lora_A.default / lora_B.default; their
+// state-dict keys (without the adapter name) are lora_A.weight / lora_B.weight.
+class weight_holder_impl : public torch::nn::Module {
+ public:
+  explicit weight_holder_impl(at::Tensor w) { weight = register_parameter("weight", std::move(w)); }
+  at::Tensor weight;
+};
+TORCH_MODULE_IMPL(weight_holder, weight_holder_impl);
+}  // namespace
+
+linear_impl::linear_impl(std::int64_t in_features, std::int64_t out_features, bool with_bias)
+    : in_(in_features), out_(out_features) {
+  weight = register_parameter("weight", at::empty({out_features, in_features}));
+  if (with_bias) bias = register_parameter("bias", at::zeros({out_features}));
+  // nn.Linear's init; checkpoints overwrite it.
+  const double bound = 1.0 / std::sqrt(static_cast<double>(in_features));
+  { at::NoGradGuard g; weight.uniform_(-bound, bound); if (bias.defined()) bias.uniform_(-bound, bound); }
+}
+
+double linear_impl::lora_scaling() const {
+  if (!lora_) return 0.0;
+  return lora_->rslora ? lora_->alpha / std::sqrt(static_cast<double>(lora_->rank)) : lora_->alpha / lora_->rank;
+}
+
+void linear_impl::add_lora(const lora_options& options) {
+  lora_ = options;
+  weight.set_requires_grad(false);
+  if (bias.defined()) bias.set_requires_grad(false);
+  auto opts = weight.options().requires_grad(false);
+  at::Tensor a = at::empty({options.rank, in_}, opts);
+  {
+    at::NoGradGuard g;
+    const double bound = 1.0 / std::sqrt(static_cast<double>(in_));  // kaiming_uniform_(a=sqrt(5))
+    a.uniform_(-bound, bound);
+  }
+  auto A = register_module("lora_A", weight_holder(a.set_requires_grad(true)));
+  auto B = register_module("lora_B", weight_holder(at::zeros({out_, options.rank}, opts).set_requires_grad(true)));
+  lora_a = A->weight;
+  lora_b = B->weight;
+}
+
+at::Tensor linear_impl::forward(const at::Tensor& x) {
+  at::Tensor y = at::linear(x, weight, bias);
+  if (lora_) {
+    at::Tensor h = x;
+    if (is_training() && lora_->dropout > 0) h = at::dropout(h, lora_->dropout, true);
+    y = y + at::linear(at::linear(h, lora_a), lora_b) * lora_scaling();
+  }
+  return y;
+}
+
+}  // namespace lmms::nn
+#endif  // LMMS_IMPLEMENTATION

@@ -1,0 +1,58 @@
+// The decoder LLMs (Llama, Qwen2) against transformers on tiny random models: logits, loss
+// and the gradient of every parameter on a right-padded batch.
+#include <cstdio>
+
+#include "lmms/io/safetensors_torch.hpp"
+#include "lmms/models/llm/decoder.hpp"
+#include "support/test.hpp"
+
+using namespace lmms;
+
+namespace {
+double max_abs_diff(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
+}  // namespace
+
+CATCH_TEST_CASE("decoder LLMs match transformers: logits, loss, every gradient", "[models][llm][reference]") {
+  auto ref = lmms::test::reference_dir();
+  for (const char* name : {"llama", "qwen2"}) {
+    CATCH_DYNAMIC_SECTION(name) {
+      auto dir = ref / "models" / (std::string("tiny-") + name);
+      auto cfg = llm::decoder_config::from_hf(io::hf_config::load(dir));
+      llm::causal_lm lm(cfg);
+      llm::load_weights(*lm, io::safetensors_checkpoint::open(dir));
+      auto out = io::load_safetensors(ref / "outputs" / (std::string("tiny-") + name + ".safetensors"));
+      at::Tensor mask = out.at("attention_mask");
+      at::Tensor logits = lm->forward(out.at("input_ids"), mask);
+      // compare where attention is real (HF leaves padded positions to its own mask handling)
+      at::Tensor keep = mask.to(at::kBool).unsqueeze(-1).expand_as(logits);
+      double logits_diff = max_abs_diff(logits.masked_select(keep), out.at("logits").masked_select(keep));
+      at::Tensor loss = llm::causal_lm_loss(logits, out.at("labels"));
+      double loss_diff = std::abs(loss.item<double>() - out.at("loss").item<double>());
+      loss.backward();
+      double grad_diff = 0, grad_scale = 0;
+      std::size_t grads = 0;
+      for (const auto& p : lm->named_parameters()) {
+        auto it = out.find("grad." + p.key());
+        CATCH_INFO("parameter " << p.key());
+        CATCH_REQUIRE(it != out.end());
+        CATCH_REQUIRE(p.value().grad().defined());
+        grad_diff = std::max(grad_diff, max_abs_diff(p.value().grad(), it->second));
+        grad_scale = std::max(grad_scale, it->second.abs().max().item<double>());
+        ++grads;
+      }
+      std::printf("%s: max |logits diff| %.3g, |loss diff| %.3g, max |grad diff| %.3g (largest grad %.3g) over %zu parameters\n",
+                  name, logits_diff, loss_diff, grad_diff, grad_scale, grads);
+      CATCH_CHECK(logits_diff < 1e-4);
+      CATCH_CHECK(loss_diff < 1e-5);
+      CATCH_CHECK(grad_diff < 1e-5 * std::max(1.0, grad_scale));
+    }
+  }
+}
+
+CATCH_TEST_CASE("configs lmms cannot run are refused by name", "[models][llm]") {
+  auto cfg = io::hf_config::parse(R"({"model_type": "gemma", "vocab_size": 8})", "x/config.json");
+  CATCH_CHECK_THROWS_WITH(llm::decoder_config::from_hf(cfg), Catch::Matchers::Contains("model_type 'gemma' is not a decoder"));
+  auto yarn = io::hf_config::parse(R"({"model_type": "llama", "vocab_size": 8, "hidden_size": 8, "intermediate_size": 8,
+      "num_hidden_layers": 1, "num_attention_heads": 2, "rope_scaling": {"rope_type": "yarn", "factor": 4.0}})", "x/config.json");
+  CATCH_CHECK_THROWS_WITH(llm::decoder_config::from_hf(yarn), Catch::Matchers::Contains("rope type 'yarn' is not implemented"));
+}
