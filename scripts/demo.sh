@@ -6,7 +6,9 @@
 #      plus a sharded copy;
 #   2. lmms reads both with its own safetensors and config.json readers and loads every
 #      tensor into libtorch (examples/inspect_checkpoint.cpp);
-#   3. `lmms inspect` lists the shards as one checkpoint.
+#   3. `lmms inspect` lists the shards as one checkpoint;
+#   4. a LoRA fine-tune of a tiny Llama with the training engine, whose adapter Python `peft`
+#      then loads with the same logits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -19,5 +21,11 @@ echo "== examples/inspect_checkpoint on the tiny LLaVA made by transformers"
 echo
 echo "== the same weights saved in shards: lmms inspect $BUILD/reference/models/tiny-llava-sharded"
 "$BUILD/bin/lmms" inspect "$BUILD/reference/models/tiny-llava-sharded" | tail -n 4
+echo
+echo "== a LoRA fine-tune of the tiny Llama on tests/data/text_chat.json, saved as a PEFT adapter"
+rm -rf "$BUILD/demo-lora"
+"$BUILD/bin/train_text_lm" --model "$BUILD/reference/models/tiny-llama" --chat llava \
+    --data tests/data/text_chat.json --output "$BUILD/demo-lora" --lora 8 --epochs 3 --check-logits | tail -n 4
+"$VENV/bin/python" tests/reference/check_peft_adapter.py "$BUILD/demo-lora" 2>&1 | grep -E "logits|passed"
 echo
 "$BUILD/bin/lmms" version

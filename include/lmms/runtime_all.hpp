@@ -12,4 +12,6 @@
 #include "lmms/text/tokenizer.hpp"
 #include "lmms/models/llm/decoder.hpp"
 #include "lmms/nn/linear.hpp"
+#include "lmms/train/lora.hpp"
+#include "lmms/train/loop.hpp"
 #include "lmms/version.hpp"

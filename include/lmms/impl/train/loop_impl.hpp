@@ -1,0 +1,288 @@
+// Implementation of lmms/train/loop.hpp (LMMS_IMPLEMENTATION only).
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <numeric>
+#include <random>
+#include <sstream>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <nlohmann/json.hpp>
+
+#include "lmms/core/error.hpp"
+#include "lmms/io/atomic_write.hpp"
+#include "lmms/io/safetensors_torch.hpp"
+#include "lmms/train/loop.hpp"
+
+namespace lmms::train {
+
+double lr_factor(schedule s, std::int64_t step, std::int64_t total, std::int64_t warmup) {
+  if (step < warmup) return static_cast<double>(step) / static_cast<double>(std::max<std::int64_t>(1, warmup));
+  switch (s) {
+    case schedule::constant: return 1.0;
+    case schedule::linear:
+      return std::max(0.0, static_cast<double>(total - step) / static_cast<double>(std::max<std::int64_t>(1, total - warmup)));
+    case schedule::cosine: {
+      double progress = static_cast<double>(step - warmup) / static_cast<double>(std::max<std::int64_t>(1, total - warmup));
+      return std::max(0.0, 0.5 * (1.0 + std::cos(M_PI * 0.5 * 2.0 * progress)));
+    }
+  }
+  return 1.0;
+}
+
+lm_batch collate_right_pad(const std::vector<const token_sample*>& samples, text::token_id pad) {
+  std::int64_t T = 0;
+  for (const auto* s : samples) T = std::max<std::int64_t>(T, static_cast<std::int64_t>(s->input_ids.size()));
+  const auto B = static_cast<std::int64_t>(samples.size());
+  lm_batch b;
+  b.input_ids = at::full({B, T}, pad, at::kLong);
+  b.labels = at::full({B, T}, -100, at::kLong);
+  b.attention_mask = at::zeros({B, T}, at::kLong);
+  auto ids = b.input_ids.accessor<std::int64_t, 2>();
+  auto labels = b.labels.accessor<std::int64_t, 2>();
+  auto mask = b.attention_mask.accessor<std::int64_t, 2>();
+  for (std::int64_t i = 0; i < B; ++i) {
+    const auto& s = *samples[static_cast<std::size_t>(i)];
+    if (s.labels.size() != s.input_ids.size()) fail("a sample has ", s.input_ids.size(), " ids but ", s.labels.size(), " labels");
+    for (std::size_t t = 0; t < s.input_ids.size(); ++t) {
+      ids[i][static_cast<std::int64_t>(t)] = s.input_ids[t];
+      labels[i][static_cast<std::int64_t>(t)] = s.labels[t];
+      mask[i][static_cast<std::int64_t>(t)] = 1;
+      if (t > 0 && s.labels[t] != -100) ++b.label_tokens;  // position t - 1 predicts it
+    }
+    b.real_tokens += static_cast<std::int64_t>(s.input_ids.size());
+  }
+  return b;
+}
+
+namespace {
+bool no_decay(const std::string& name, const at::Tensor& p) {
+  return p.dim() < 2 || name.ends_with(".bias") || name.find("norm") != std::string::npos;
+}
+}  // namespace
+
+lm_trainer::lm_trainer(llm::causal_lm model, loop_options options) : model_(std::move(model)), options_(std::move(options)) {
+  std::vector<at::Tensor> decay, plain;
+  for (const auto& p : model_->named_parameters()) {
+    if (!p.value().requires_grad()) continue;
+    trainable_.emplace_back(p.key(), p.value());
+    (no_decay(p.key(), p.value()) ? plain : decay).push_back(p.value());
+  }
+  if (trainable_.empty()) fail("nothing to train: every parameter is frozen");
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  if (!decay.empty())
+    groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(
+                                   torch::optim::AdamWOptions(options_.lr).weight_decay(options_.weight_decay)));
+  if (!plain.empty())
+    groups.emplace_back(plain, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(options_.lr).weight_decay(0.0)));
+  optimizer_ = std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(options_.lr));
+}
+
+std::filesystem::path lm_trainer::latest_checkpoint(const std::filesystem::path& output_dir) {
+  std::filesystem::path best;
+  long long best_step = -1;
+  if (!std::filesystem::is_directory(output_dir)) return best;
+  for (const auto& e : std::filesystem::directory_iterator(output_dir)) {
+    auto name = e.path().filename().string();
+    if (!e.is_directory() || name.rfind("checkpoint-", 0) != 0) continue;
+    if (!std::filesystem::exists(e.path() / "trainer_state.json")) continue;  // incomplete
+    long long step = std::atoll(name.c_str() + 11);
+    if (step > best_step) best_step = step, best = e.path();
+  }
+  return best;
+}
+
+namespace {
+// Deleting is not atomic either: rename out of the checkpoint-* namespace first, so a kill in
+// the middle leaves a .checkpoint-*.tmp leftover (removed at the next start), never a
+// checkpoint-* directory with files missing.
+void remove_checkpoint_dir(const std::filesystem::path& dir) {
+  if (!std::filesystem::exists(dir)) return;
+  auto doomed = dir.parent_path() / ("." + dir.filename().string() + ".deleting.tmp");
+  std::filesystem::remove_all(doomed);
+  std::filesystem::rename(dir, doomed);
+  io::sync_directory(dir.parent_path());
+  std::filesystem::remove_all(doomed);
+}
+}  // namespace
+
+void lm_trainer::save_checkpoint(std::int64_t step, std::int64_t epoch, std::int64_t batches_done) {
+  namespace fs = std::filesystem;
+  const fs::path final_dir = options_.output_dir / ("checkpoint-" + std::to_string(step));
+  const fs::path tmp = options_.output_dir / (".checkpoint-" + std::to_string(step) + ".tmp");
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  io::save_safetensors(tmp / "trainable.safetensors", trainable_);
+  io::named_tensors state;
+  for (const auto& [name, p] : trainable_) {
+    auto it = optimizer_->state().find(p.unsafeGetTensorImpl());
+    if (it == optimizer_->state().end()) continue;
+    auto& s = static_cast<torch::optim::AdamWParamState&>(*it->second);
+    state.emplace_back(name + ".exp_avg", s.exp_avg());
+    state.emplace_back(name + ".exp_avg_sq", s.exp_avg_sq());
+    state.emplace_back(name + ".step", at::tensor(s.step(), at::kLong));
+  }
+  state.emplace_back("rng.cpu", at::detail::getDefaultCPUGenerator().get_state());
+  io::save_safetensors(tmp / "optimizer.safetensors", state);
+  nlohmann::json ts = {{"step", step}, {"epoch", epoch}, {"batches_done", batches_done}, {"seed", options_.seed}};
+  io::write_file_atomically(tmp / "trainer_state.json", ts.dump(2) + "\n");
+  io::sync_directory(tmp);
+  remove_checkpoint_dir(final_dir);
+  fs::rename(tmp, final_dir);
+  io::sync_directory(options_.output_dir);
+  if (options_.save_total_limit > 0) {  // keep the newest K complete checkpoints
+    std::vector<std::pair<long long, fs::path>> all;
+    for (const auto& e : fs::directory_iterator(options_.output_dir)) {
+      auto name = e.path().filename().string();
+      if (e.is_directory() && name.rfind("checkpoint-", 0) == 0) all.emplace_back(std::atoll(name.c_str() + 11), e.path());
+    }
+    std::sort(all.begin(), all.end());
+    for (std::size_t i = 0; i + static_cast<std::size_t>(options_.save_total_limit) < all.size(); ++i)
+      remove_checkpoint_dir(all[i].second);
+  }
+}
+
+void lm_trainer::load_checkpoint(const std::filesystem::path& dir, std::int64_t& step, std::int64_t& epoch,
+                                 std::int64_t& batches_done) {
+  at::NoGradGuard no_grad;
+  auto weights = io::load_safetensors(dir / "trainable.safetensors");
+  for (auto& [name, p] : trainable_) {
+    auto it = weights.find(name);
+    if (it == weights.end()) fail("checkpoint ", dir.string(), " lacks trainable parameter ", quote(name), " (was it made by another recipe?)");
+    p.copy_(it->second);
+  }
+  auto state = io::load_safetensors(dir / "optimizer.safetensors");
+  for (auto& [name, p] : trainable_) {
+    auto m = state.find(name + ".exp_avg");
+    if (m == state.end()) continue;
+    auto s = std::make_unique<torch::optim::AdamWParamState>();
+    s->exp_avg(m->second.clone());
+    s->exp_avg_sq(state.at(name + ".exp_avg_sq").clone());
+    s->step(state.at(name + ".step").item<std::int64_t>());
+    optimizer_->state()[p.unsafeGetTensorImpl()] = std::move(s);
+  }
+  at::Generator generator = at::detail::getDefaultCPUGenerator();  // a handle to the global one
+  generator.set_state(state.at("rng.cpu"));
+  std::ifstream in(dir / "trainer_state.json");
+  auto ts = nlohmann::json::parse(in);
+  step = ts.at("step").get<std::int64_t>();
+  epoch = ts.at("epoch").get<std::int64_t>();
+  batches_done = ts.at("batches_done").get<std::int64_t>();
+}
+
+std::vector<step_record> lm_trainer::run(const std::vector<token_sample>& samples) {
+  namespace fs = std::filesystem;
+  if (samples.empty()) fail("no training samples");
+  fs::create_directories(options_.output_dir);
+  const auto N = static_cast<std::int64_t>(samples.size());
+  const std::int64_t micro_per_epoch = (N + options_.batch_size - 1) / options_.batch_size;
+  const std::int64_t steps_per_epoch = (micro_per_epoch + options_.grad_accum - 1) / options_.grad_accum;
+  const std::int64_t total = options_.max_steps > 0 ? options_.max_steps : options_.epochs * steps_per_epoch;
+  const auto warmup = static_cast<std::int64_t>(std::ceil(options_.warmup_ratio * static_cast<double>(total)));
+
+  std::int64_t step = 0, epoch = 0, batches_done = 0;
+  at::manual_seed(options_.seed);
+  for (const auto& e : fs::directory_iterator(options_.output_dir))  // leftovers of a killed save
+    if (e.path().filename().string().rfind(".checkpoint-", 0) == 0) fs::remove_all(e.path());
+  const fs::path log_path = options_.output_dir / "log.jsonl";
+  if (options_.resume) {
+    auto ck = latest_checkpoint(options_.output_dir);
+    if (!ck.empty()) {
+      load_checkpoint(ck, step, epoch, batches_done);
+      // keep the log up to the checkpoint: later lines belong to the lost part of the run
+      std::ifstream in(log_path);
+      std::string line, kept;
+      while (std::getline(in, line))
+        if (!line.empty() && nlohmann::json::parse(line).at("step").get<std::int64_t>() <= step) kept += line + "\n";
+      io::write_file_atomically(log_path, kept);
+      if (options_.progress) std::printf("resuming from %s (step %lld)\n", ck.c_str(), static_cast<long long>(step));
+    }
+  } else {
+    std::error_code ec;
+    fs::remove(log_path, ec);
+  }
+  std::ofstream log(log_path, std::ios::app);
+
+  auto order_of = [&](std::int64_t e) {
+    std::vector<std::size_t> order(static_cast<std::size_t>(N));
+    std::iota(order.begin(), order.end(), 0);
+    std::mt19937_64 rng(options_.seed + static_cast<std::uint64_t>(e));
+    std::shuffle(order.begin(), order.end(), rng);
+    return order;
+  };
+  std::vector<std::size_t> order = order_of(epoch);
+  std::vector<step_record> records;
+  model_->train();
+  const auto start = std::chrono::steady_clock::now();
+  std::int64_t tokens_seen = 0;
+
+  while (step < total) {
+    // gather this step's micro-batches (fewer at the end of an epoch)
+    std::vector<lm_batch> micro;
+    for (int a = 0; a < options_.grad_accum; ++a) {
+      if (batches_done == micro_per_epoch) {
+        if (!micro.empty()) break;  // the epoch's last step takes what is left
+        ++epoch;
+        batches_done = 0;
+        order = order_of(epoch);
+      }
+      std::vector<const token_sample*> chosen;
+      for (std::int64_t k = batches_done * options_.batch_size; k < std::min(N, (batches_done + 1) * options_.batch_size); ++k)
+        chosen.push_back(&samples[order[static_cast<std::size_t>(k)]]);
+      micro.push_back(collate_right_pad(chosen, options_.pad_token_id));
+      ++batches_done;
+    }
+    std::int64_t label_tokens = 0, real_tokens = 0;
+    for (const auto& b : micro) label_tokens += b.label_tokens, real_tokens += b.real_tokens;
+    const auto t0 = std::chrono::steady_clock::now();
+    double loss_sum = 0;
+    for (const auto& b : micro) {
+      at::Tensor logits = model_->forward(b.input_ids, b.attention_mask);
+      at::Tensor shifted = at::cat({b.labels.index({at::indexing::Slice(), at::indexing::Slice(1, at::indexing::None)}),
+                                    at::full({b.labels.size(0), 1}, -100, at::kLong)}, 1);
+      at::Tensor sum = at::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}), shifted.reshape({-1}), {},
+                                              at::Reduction::Sum, -100);
+      (sum / static_cast<double>(std::max<std::int64_t>(1, label_tokens))).backward();
+      loss_sum += sum.item<double>();
+    }
+    double norm_sq = 0;
+    for (auto& [name, p] : trainable_)
+      if (p.grad().defined()) norm_sq += p.grad().pow(2).sum().item<double>();
+    const double grad_norm = std::sqrt(norm_sq);
+    if (options_.max_grad_norm > 0 && grad_norm > options_.max_grad_norm) {
+      const double coef = options_.max_grad_norm / (grad_norm + 1e-6);
+      for (auto& [name, p] : trainable_)
+        if (p.grad().defined()) p.grad().mul_(coef);
+    }
+    const double lr = options_.lr * lr_factor(options_.schedule, step, total, warmup);
+    for (auto& group : optimizer_->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+    optimizer_->step();
+    optimizer_->zero_grad();
+    ++step;
+
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    tokens_seen += real_tokens;
+    step_record r{step, static_cast<double>(epoch) + static_cast<double>(batches_done) / static_cast<double>(micro_per_epoch),
+                  loss_sum / static_cast<double>(std::max<std::int64_t>(1, label_tokens)), lr, grad_norm,
+                  static_cast<double>(real_tokens) / std::max(seconds, 1e-9)};
+    records.push_back(r);
+    nlohmann::json line = {{"step", r.step}, {"epoch", r.epoch}, {"loss", r.loss}, {"lr", r.lr},
+                           {"grad_norm", r.grad_norm}, {"tokens", real_tokens}, {"tokens_per_second", r.tokens_per_second}};
+    log << line.dump() << "\n" << std::flush;
+    if (options_.progress) {
+      double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      std::printf("step %lld/%lld  loss %.4f  lr %.3g  grad_norm %.3f  %.0f tok/s  elapsed %.1fs\n",
+                  static_cast<long long>(step), static_cast<long long>(total), r.loss, r.lr, r.grad_norm,
+                  r.tokens_per_second, elapsed);
+      std::fflush(stdout);
+    }
+    if ((options_.save_steps > 0 && step % options_.save_steps == 0) || step == total)
+      save_checkpoint(step, epoch, batches_done);
+  }
+  return records;
+}
+
+}  // namespace lmms::train

@@ -1,0 +1,81 @@
+// Implementation of lmms/train/lora.hpp (LMMS_IMPLEMENTATION only).
+#pragma once
+
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
+#include "lmms/core/error.hpp"
+#include "lmms/io/atomic_write.hpp"
+#include "lmms/io/safetensors_torch.hpp"
+#include "lmms/train/lora.hpp"
+
+namespace lmms::train {
+
+target_predicate all_linear_except(std::vector<std::string> excluded) {
+  return [excluded = std::move(excluded)](const std::string& name) {
+    return std::none_of(excluded.begin(), excluded.end(),
+                        [&](const std::string& e) { return name.find(e) != std::string::npos; });
+  };
+}
+
+target_predicate linear_under(std::string prefix, std::vector<std::string> excluded) {
+  auto rest = all_linear_except(std::move(excluded));
+  return [prefix = std::move(prefix), rest](const std::string& name) { return name.rfind(prefix, 0) == 0 && rest(name); };
+}
+
+std::vector<std::string> apply_lora(torch::nn::Module& root, const nn::lora_options& options,
+                                    const target_predicate& is_target) {
+  if (options.rank <= 0) fail("LoRA rank must be positive, got ", options.rank);
+  for (auto& p : root.parameters()) p.set_requires_grad(false);
+  std::vector<std::string> targets;
+  for (const auto& item : root.named_modules("", false)) {
+    auto lin = std::dynamic_pointer_cast<nn::linear_impl>(item.value());
+    if (!lin || !is_target(item.key())) continue;
+    if (lin->has_lora()) fail("module ", quote(item.key()), " already has a LoRA adapter");
+    lin->add_lora(options);
+    targets.push_back(item.key());
+  }
+  if (targets.empty()) fail("no Linear layer matched the LoRA targets; check the target names");
+  std::sort(targets.begin(), targets.end());
+  return targets;
+}
+
+void save_peft_adapter(torch::nn::Module& root, const std::filesystem::path& dir, const peft_adapter_info& info) {
+  std::filesystem::create_directories(dir);
+  io::named_tensors tensors;
+  for (const auto& item : root.named_parameters(true)) {
+    const std::string& name = item.key();
+    const bool is_lora = name.find(".lora_A.") != std::string::npos || name.find(".lora_B.") != std::string::npos;
+    bool in_saved = false;
+    for (const auto& m : info.modules_to_save) in_saved = in_saved || name.rfind(m + ".", 0) == 0;
+    if (is_lora || in_saved) tensors.emplace_back("base_model.model." + name, item.value().detach());
+  }
+  if (tensors.empty()) fail("the model has no LoRA adapter to save; apply_lora() first");
+  io::save_safetensors(dir / "adapter_model.safetensors", tensors);
+
+  nlohmann::json config = {
+      {"peft_type", "LORA"},
+      {"task_type", "CAUSAL_LM"},
+      {"base_model_name_or_path", info.base_model},
+      {"r", info.options.rank},
+      {"lora_alpha", info.options.alpha},
+      {"lora_dropout", info.options.dropout},
+      {"use_rslora", info.options.rslora},
+      {"use_dora", false},
+      {"target_modules", info.targets},
+      {"modules_to_save", info.modules_to_save.empty() ? nlohmann::json(nullptr) : nlohmann::json(info.modules_to_save)},
+      {"bias", "none"},
+      {"fan_in_fan_out", false},
+      {"inference_mode", true},
+      {"init_lora_weights", true},
+      {"layers_to_transform", nullptr},
+      {"layers_pattern", nullptr},
+      {"rank_pattern", nlohmann::json::object()},
+      {"alpha_pattern", nlohmann::json::object()},
+      {"revision", nullptr},
+  };
+  io::write_file_atomically(dir / "adapter_config.json", config.dump(2) + "\n");
+}
+
+}  // namespace lmms::train

@@ -1,0 +1,95 @@
+// lmms/train/loop.hpp: the training loop for a causal LM on tokenized samples: AdamW with
+// decay / no-decay groups, warm-up + cosine / linear / constant schedule, gradient
+// accumulation (token-weighted, so it equals one large batch), global-norm clipping, a JSONL
+// log of every step, atomic checkpoints and exact resume.
+//
+//   train::lm_trainer trainer(lm, options);
+//   trainer.run(samples);          // options.resume continues from the latest checkpoint
+//
+// Checkpoints (output_dir/checkpoint-<step>/, written to a temporary directory, fsync'ed and
+// renamed): trainable.safetensors (every trainable parameter), optimizer.safetensors (AdamW
+// moments and steps, the torch CPU generator), trainer_state.json (step, epoch, batches
+// consumed, seed). A run killed at any point resumes from the last complete checkpoint and
+// writes the same JSONL as an uninterrupted run (on CPU, fixed seed, same thread count).
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "lmms/models/llm/decoder.hpp"
+#include "lmms/text/tokenizer.hpp"
+#include "lmms/torch.hpp"
+
+namespace lmms::train {
+
+struct token_sample {
+  std::vector<text::token_id> input_ids;
+  std::vector<text::token_id> labels;  // -100 where not supervised
+};
+
+enum class schedule { cosine, linear, constant };
+
+struct loop_options {
+  int epochs = 1;
+  std::int64_t max_steps = -1;         // > 0 overrides epochs
+  int batch_size = 4;
+  int grad_accum = 1;
+  double lr = 2e-4;
+  double weight_decay = 0.0;           // not applied to biases and norm weights
+  double warmup_ratio = 0.03;
+  train::schedule schedule = schedule::cosine;
+  double max_grad_norm = 1.0;          // <= 0: no clipping
+  std::uint64_t seed = 42;
+  std::int64_t save_steps = 0;         // 0: only at the end
+  int save_total_limit = 2;            // checkpoints kept (0: all)
+  std::filesystem::path output_dir = "runs/lm";
+  bool resume = false;                 // continue from the latest checkpoint in output_dir
+  bool progress = true;                // one line per step on stdout
+  text::token_id pad_token_id = 0;
+};
+
+/// HF's schedules (transformers.get_*_schedule_with_warmup): the lr factor at step `step`.
+double lr_factor(schedule s, std::int64_t step, std::int64_t total_steps, std::int64_t warmup_steps);
+
+/// Right-pads samples into (B, T) tensors; attention_mask marks real tokens.
+struct lm_batch {
+  at::Tensor input_ids, attention_mask, labels;
+  std::int64_t label_tokens = 0, real_tokens = 0;
+};
+lm_batch collate_right_pad(const std::vector<const token_sample*>& samples, text::token_id pad_token_id);
+
+struct step_record {
+  std::int64_t step;
+  double epoch, loss, lr, grad_norm, tokens_per_second;
+};
+
+class lm_trainer {
+ public:
+  lm_trainer(llm::causal_lm model, loop_options options);
+
+  /// Trains; returns the per-step records (also in output_dir/log.jsonl).
+  std::vector<step_record> run(const std::vector<token_sample>& samples);
+
+  /// The latest complete checkpoint directory in output_dir, or empty.
+  static std::filesystem::path latest_checkpoint(const std::filesystem::path& output_dir);
+
+  llm::causal_lm& model() { return model_; }
+
+ private:
+  void save_checkpoint(std::int64_t step, std::int64_t epoch, std::int64_t batches_done);
+  void load_checkpoint(const std::filesystem::path& dir, std::int64_t& step, std::int64_t& epoch,
+                       std::int64_t& batches_done);
+
+  llm::causal_lm model_;
+  loop_options options_;
+  std::vector<std::pair<std::string, at::Tensor>> trainable_;
+  std::unique_ptr<torch::optim::AdamW> optimizer_;
+};
+
+}  // namespace lmms::train
+
+#ifdef LMMS_IMPLEMENTATION
+#include "lmms/impl/train/loop_impl.hpp"
+#endif

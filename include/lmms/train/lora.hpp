@@ -1,0 +1,49 @@
+// lmms/train/lora.hpp: attach LoRA adapters to a model's Linear layers and save them in the
+// PEFT layout that peft.PeftModel.from_pretrained loads.
+//
+//   auto targets = train::apply_lora(*lm, {.rank = 8, .alpha = 16}, train::all_linear_except({"lm_head"}));
+//   ... train ...
+//   train::save_peft_adapter(*lm, "runs/x/adapter", {.base_model = "path/to/base", .targets = targets,
+//                                                   .options = {.rank = 8, .alpha = 16}});
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "lmms/nn/linear.hpp"
+#include "lmms/torch.hpp"
+
+namespace lmms::train {
+
+/// Chooses the Linear layers (by full module name) that get an adapter.
+using target_predicate = std::function<bool(const std::string& module_name)>;
+
+/// lmms-finetune's default: every Linear whose name does not contain one of `excluded`.
+target_predicate all_linear_except(std::vector<std::string> excluded);
+/// Every Linear whose name starts with `prefix` (a component, e.g. "model.").
+target_predicate linear_under(std::string prefix, std::vector<std::string> excluded = {"lm_head"});
+
+/// Attaches adapters; freezes everything else of `root` that is not already trainable by
+/// choice (call before marking other components trainable). Returns the target names, sorted.
+std::vector<std::string> apply_lora(torch::nn::Module& root, const nn::lora_options& options,
+                                    const target_predicate& is_target);
+
+struct peft_adapter_info {
+  std::string base_model;                    // base_model_name_or_path
+  std::vector<std::string> targets;          // full module names, as lmms-finetune writes them
+  nn::lora_options options;
+  std::vector<std::string> modules_to_save;  // fully trained modules stored with the adapter
+};
+
+/// Writes adapter_config.json and adapter_model.safetensors (keys
+/// base_model.model.<module>.lora_A.weight, and <module>.modules_to_save... is not used:
+/// modules_to_save weights go under base_model.model.<module>.<param> as PEFT saves them).
+void save_peft_adapter(torch::nn::Module& root, const std::filesystem::path& dir, const peft_adapter_info& info);
+
+}  // namespace lmms::train
+
+#ifdef LMMS_IMPLEMENTATION
+#include "lmms/impl/train/lora_impl.hpp"
+#endif

@@ -1,0 +1,54 @@
+#!/usr/bin/env python3
+"""Loads an adapter written by lmms with `peft` on its base model (and a full model written by
+lmms with `transformers`) and checks the logits equal the ones lmms computed.
+
+    python tests/reference/check_peft_adapter.py RUN_DIR     (RUN_DIR/adapter or RUN_DIR/model,
+                                                               RUN_DIR/check_logits.safetensors)
+"""
+import json
+import pathlib
+import sys
+
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM
+
+
+def main() -> int:
+    run = pathlib.Path(sys.argv[1])
+    check = load_file(str(run / "check_logits.safetensors"))
+    if (run / "adapter").exists():
+        from peft import PeftModel
+        config = json.loads((run / "adapter" / "adapter_config.json").read_text())
+        base = AutoModelForCausalLM.from_pretrained(config["base_model_name_or_path"], dtype=torch.float32)
+        model = PeftModel.from_pretrained(base, str(run / "adapter"))
+        kind = "peft adapter"
+        # the adapter must really change the model
+        with torch.no_grad(), model.disable_adapter():
+            base_logits = model(input_ids=check["input_ids"]).logits
+    else:
+        model = AutoModelForCausalLM.from_pretrained(str(run / "model"), dtype=torch.float32)
+        kind = "full model"
+        base_logits = None
+    model.eval()
+    with torch.no_grad():
+        logits = model(input_ids=check["input_ids"]).logits
+    diff = (logits - check["logits"]).abs().max().item()
+    print(f"{kind}: max |logits(python) - logits(lmms)| = {diff:.3g}")
+    failures = 0
+    if diff > 1e-5:
+        print("FAIL: logits differ")
+        failures += 1
+    if base_logits is not None:
+        change = (base_logits - check["logits"]).abs().max().item()
+        print(f"the adapter changes the logits by up to {change:.3g}")
+        if change < 1e-3:
+            print("FAIL: the adapter has no effect")
+            failures += 1
+    checks = 2 if base_logits is not None else 1
+    print(f"{checks - failures} passed, {failures} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
