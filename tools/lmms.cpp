@@ -4,6 +4,7 @@
 //   lmms inspect PATH              tensors of a .safetensors file or checkpoint directory
 //   lmms config PATH [KEY.KEY...]  values of a config.json (nested keys with dots)
 //   lmms tokenize --tokenizer DIR  stdin lines (or JSON strings) -> JSON lines of ids
+//   lmms merge-lora --adapter DIR --output DIR [--base DIR]   fold a LoRA adapter into its base
 //   lmms version                   lmms and libtorch versions
 #include <cstdio>
 #include <iostream>
@@ -19,6 +20,7 @@
 #include "lmms/io/safetensors.hpp"
 #include "lmms/models/supported_models.hpp"
 #include "lmms/text/chat.hpp"
+#include "lmms/train/merge.hpp"
 #include "lmms/text/tokenizer.hpp"
 #include "lmms/version.hpp"
 
@@ -39,6 +41,9 @@ constexpr const char* usage =
     "                            \"conversations\": [{\"from\": \"human\", \"value\"}, ...]}, and print\n"
     "                            input_ids and labels (FORMAT: llava, llava-interleave,\n"
     "                            llava-onevision, qwen2-vl, qwen-vl)\n"
+    "  merge-lora --adapter DIR --output DIR [--base DIR]\n"
+    "                            fold a PEFT LoRA adapter (and its modules_to_save) into the base\n"
+    "                            model; writes a standalone HF model with tokenizer and processor files\n"
     "  version                   print the lmms and libtorch versions\n";
 
 int supported_models_command() {
@@ -173,6 +178,21 @@ int main(int argc, char** argv) {
       return inspect_command(args[0]);
     }
     if (command == "tokenize") return tokenize_command(args);
+    if (command == "merge-lora") {
+      std::string adapter, output, base;
+      for (std::size_t i = 0; i + 1 < args.size(); i += 2) {
+        if (args[i] == "--adapter") adapter = args[i + 1];
+        else if (args[i] == "--output") output = args[i + 1];
+        else if (args[i] == "--base") base = args[i + 1];
+        else lmms::fail("merge-lora: unknown argument ", lmms::quote(args[i]));
+      }
+      if (adapter.empty() || output.empty() || args.size() % 2 != 0)
+        lmms::fail("merge-lora needs --adapter DIR and --output DIR (and optionally --base DIR)");
+      auto r = lmms::train::merge_lora(adapter, output, base.empty() ? std::nullopt : std::optional<std::filesystem::path>(base));
+      std::printf("merged %zu LoRA pairs, replaced %zu tensors; wrote %zu tensors to %s\n", r.merged, r.replaced, r.tensors,
+                  output.c_str());
+      return 0;
+    }
     if (command == "config") {
       if (args.empty()) lmms::fail("config takes a path: lmms config model_dir [text_config.hidden_size ...]");
       return config_command(args);

@@ -14,4 +14,5 @@
 #include "lmms/nn/linear.hpp"
 #include "lmms/train/lora.hpp"
 #include "lmms/train/loop.hpp"
+#include "lmms/train/merge.hpp"
 #include "lmms/version.hpp"
