@@ -9,7 +9,7 @@
 // Flags: --model DIR --data FILE --output DIR --chat FORMAT [--lora RANK] [--alpha A]
 //        [--epochs N] [--max-steps N] [--batch-size N] [--grad-accum N] [--lr X]
 //        [--schedule cosine|linear|constant] [--warmup-ratio X] [--weight-decay X]
-//        [--lora-dropout X] [--save-steps N] [--seed N] [--resume] [--check-logits]
+//        [--lora-dropout X] [--rslora] [--dora] [--save-steps N] [--seed N] [--resume] [--check-logits]
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -93,7 +93,8 @@ int main(int argc, char** argv) try {
 
   const int rank = std::stoi(get("lora", "0"));
   nn::lora_options lora{.rank = rank, .alpha = std::stod(get("alpha", std::to_string(2 * rank))),
-                        .dropout = std::stod(get("lora-dropout", "0.05"))};
+                        .dropout = std::stod(get("lora-dropout", "0.05")), .rslora = flags.count("rslora") > 0,
+                        .dora = flags.count("dora") > 0};
   std::vector<std::string> targets;
   if (rank > 0) targets = train::apply_lora(*lm, lora, train::all_linear_except({"lm_head"}));
 
@@ -117,7 +118,7 @@ int main(int argc, char** argv) try {
     total += p.numel();
     if (p.requires_grad()) trainable += p.numel();
   }
-  std::string what = rank > 0 ? "LoRA rank " + std::to_string(rank) + " on " + std::to_string(targets.size()) + " layers"
+  std::string what = rank > 0 ? std::string(lora.dora ? "DoRA" : "LoRA") + " rank " + std::to_string(rank) + " on " + std::to_string(targets.size()) + " layers"
                               : std::string("full fine-tuning");
   std::printf("training on %zu samples, %s: %lld of %lld parameters trainable\n", samples.size(), what.c_str(),
               static_cast<long long>(trainable), static_cast<long long>(total));

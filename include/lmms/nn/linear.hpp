@@ -5,6 +5,8 @@
 //
 // The base weight is frozen when an adapter is attached; A is initialised as PEFT does
 // (Kaiming-uniform with a = sqrt(5)), B with zeros, so a fresh adapter changes nothing.
+// DoRA (PEFT's use_dora) adds a magnitude vector m, initialised to the row norms of W:
+//   y = b + m / ||W + s B A||_row * (W x + s B A x)     (the norm detached, as in PEFT)
 #pragma once
 
 #include <optional>
@@ -18,6 +20,7 @@ struct lora_options {
   double alpha = 16;
   double dropout = 0.05;
   bool rslora = false;  // scaling alpha / sqrt(rank)
+  bool dora = false;    // weight-decomposed LoRA: a trained magnitude per output row
 };
 
 class linear_impl : public torch::nn::Module {
@@ -34,6 +37,7 @@ class linear_impl : public torch::nn::Module {
 
   at::Tensor weight, bias;          // bias undefined when absent
   at::Tensor lora_a, lora_b;        // registered under lora_A / lora_B (submodules) when present
+  at::Tensor lora_magnitude;        // DoRA: registered as lora_magnitude_vector.weight
 
  private:
   std::int64_t in_, out_;
@@ -88,9 +92,26 @@ void linear_impl::add_lora(const lora_options& options) {
   auto B = register_module("lora_B", weight_holder(at::zeros({out_, options.rank}, opts).set_requires_grad(true)));
   lora_a = A->weight;
   lora_b = B->weight;
+  if (options.dora) {  // with B = 0, ||W + s B A|| is ||W||
+    at::Tensor norms = at::linalg_vector_norm(weight.detach(), 2, {1}).set_requires_grad(true);
+    lora_magnitude = register_module("lora_magnitude_vector", weight_holder(norms))->weight;
+  }
 }
 
 at::Tensor linear_impl::forward(const at::Tensor& x) {
+  if (lora_ && lora_->dora) {  // PEFT's DoraLinearLayer.forward, step by step
+    at::Tensor base = at::linear(x, weight);
+    at::Tensor h = x, base_h = base;
+    if (is_training() && lora_->dropout > 0) {
+      h = at::dropout(x, lora_->dropout, true);
+      base_h = at::linear(h, weight);
+    }
+    const double s = lora_scaling();
+    at::Tensor weight_norm = at::linalg_vector_norm(weight + s * at::matmul(lora_b, lora_a).detach(), 2, {1}).detach();
+    at::Tensor scale = lora_magnitude / weight_norm;
+    at::Tensor y = base + (scale - 1) * base_h + scale * at::linear(at::linear(h, lora_a), lora_b) * s;
+    return bias.defined() ? y + bias : y;
+  }
   at::Tensor y = at::linear(x, weight, bias);
   if (lora_) {
     at::Tensor h = x;

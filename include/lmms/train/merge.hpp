@@ -23,7 +23,7 @@ struct merge_report {
 };
 
 /// `base` defaults to the adapter's base_model_name_or_path. Throws lmms::error naming any
-/// adapter tensor with no base tensor to go to, and refuses DoRA adapters (not yet merged).
+/// adapter tensor with no base tensor to go to. DoRA adapters merge as PEFT merges them.
 merge_report merge_lora(const std::filesystem::path& adapter_dir, const std::filesystem::path& output_dir,
                         std::optional<std::filesystem::path> base_dir = std::nullopt);
 
@@ -54,7 +54,7 @@ merge_report merge_lora(const std::filesystem::path& adapter_dir, const std::fil
     fail(config_path.string(), " is not valid JSON (", e.what(), ")");
   }
   if (config.value("peft_type", "") != "LORA") fail(config_path.string(), ": peft_type is not LORA");
-  if (config.value("use_dora", false)) fail(config_path.string(), ": DoRA adapters cannot be merged by lmms yet");
+  const bool dora = config.value("use_dora", false);
   const fs::path base = base_dir.value_or(fs::path(config.value("base_model_name_or_path", "")));
   if (base.empty() || !fs::is_directory(base))
     fail("the base model directory ", quote(base.string()), " of ", config_path.string(),
@@ -82,9 +82,15 @@ merge_report merge_lora(const std::filesystem::path& adapter_dir, const std::fil
       at::Tensor delta = at::matmul(b->second.to(at::kFloat), tensor.to(at::kFloat)) * scaling;
       if (delta.sizes() != w->second.sizes())
         fail("LoRA update for ", quote(module), " has shape ", delta.sizes(), " but the base weight is ", w->second.sizes());
-      w->second = (w->second.to(at::kFloat) + delta).to(w->second.scalar_type());
+      at::Tensor merged = w->second.to(at::kFloat) + delta;
+      if (dora) {  // W' = m / ||W + s B A||_row * (W + s B A), as PEFT merges DoRA
+        auto m = adapter.find(prefix + module + ".lora_magnitude_vector");
+        if (m == adapter.end()) fail("DoRA adapter ", adapter_dir.string(), " lacks the magnitude of ", quote(module));
+        merged = merged * (m->second.to(at::kFloat) / at::linalg_vector_norm(merged, 2, {1})).unsqueeze(1);
+      }
+      w->second = merged.to(w->second.scalar_type());
       ++report.merged;
-    } else if (name.find(".lora_B.weight") != std::string::npos) {
+    } else if (name.find(".lora_B.weight") != std::string::npos || name.ends_with(".lora_magnitude_vector")) {
       continue;  // handled with its lora_A
     } else {  // a fully trained module (modules_to_save)
       auto w = weights.find(name);

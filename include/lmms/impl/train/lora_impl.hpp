@@ -47,6 +47,10 @@ void save_peft_adapter(torch::nn::Module& root, const std::filesystem::path& dir
   for (const auto& item : root.named_parameters(true)) {
     const std::string& name = item.key();
     const bool is_lora = name.find(".lora_A.") != std::string::npos || name.find(".lora_B.") != std::string::npos;
+    if (name.ends_with(".lora_magnitude_vector.weight")) {  // PEFT stores DoRA's m without ".weight"
+      tensors.emplace_back("base_model.model." + name.substr(0, name.size() - 7), item.value().detach());
+      continue;
+    }
     bool in_saved = false;
     for (const auto& m : info.modules_to_save) in_saved = in_saved || name.rfind(m + ".", 0) == 0;
     if (is_lora || in_saved) tensors.emplace_back("base_model.model." + name, item.value().detach());
@@ -62,7 +66,7 @@ void save_peft_adapter(torch::nn::Module& root, const std::filesystem::path& dir
       {"lora_alpha", info.options.alpha},
       {"lora_dropout", info.options.dropout},
       {"use_rslora", info.options.rslora},
-      {"use_dora", false},
+      {"use_dora", info.options.dora},
       {"target_modules", info.targets},
       {"modules_to_save", info.modules_to_save.empty() ? nlohmann::json(nullptr) : nlohmann::json(info.modules_to_save)},
       {"bias", "none"},
