@@ -12,6 +12,7 @@
 #include "lmms/text/tokenizer.hpp"
 #include "lmms/models/llm/decoder.hpp"
 #include "lmms/nn/linear.hpp"
+#include "lmms/nn/nf4.hpp"
 #include "lmms/train/lora.hpp"
 #include "lmms/train/loop.hpp"
 #include "lmms/train/merge.hpp"
