@@ -9,7 +9,7 @@
 // Flags: --model DIR --data FILE --output DIR --chat FORMAT [--lora RANK] [--alpha A]
 //        [--epochs N] [--max-steps N] [--batch-size N] [--grad-accum N] [--lr X]
 //        [--schedule cosine|linear|constant] [--warmup-ratio X] [--weight-decay X]
-//        [--lora-dropout X] [--rslora] [--dora] [--save-steps N] [--seed N] [--resume] [--check-logits]
+//        [--lora-dropout X] [--rslora] [--dora] [--qlora] [--save-steps N] [--seed N] [--resume] [--check-logits]
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -97,6 +97,11 @@ int main(int argc, char** argv) try {
                         .dora = flags.count("dora") > 0};
   std::vector<std::string> targets;
   if (rank > 0) targets = train::apply_lora(*lm, lora, train::all_linear_except({"lm_head"}));
+  if (flags.count("qlora")) {  // QLoRA: the frozen base weights of the adapted layers in NF4
+    if (rank <= 0) fail("--qlora needs --lora RANK");
+    for (const auto& item : lm->named_modules("", false))
+      if (auto lin = std::dynamic_pointer_cast<nn::linear_impl>(item.value()); lin && lin->has_lora()) lin->quantize_nf4();
+  }
 
   train::loop_options o;
   o.epochs = std::stoi(get("epochs", "1"));
@@ -118,7 +123,7 @@ int main(int argc, char** argv) try {
     total += p.numel();
     if (p.requires_grad()) trainable += p.numel();
   }
-  std::string what = rank > 0 ? std::string(lora.dora ? "DoRA" : "LoRA") + " rank " + std::to_string(rank) + " on " + std::to_string(targets.size()) + " layers"
+  std::string what = rank > 0 ? std::string(flags.count("qlora") ? "QLoRA (NF4) " : "") + (lora.dora ? "DoRA" : "LoRA") + " rank " + std::to_string(rank) + " on " + std::to_string(targets.size()) + " layers"
                               : std::string("full fine-tuning");
   std::printf("training on %zu samples, %s: %lld of %lld parameters trainable\n", samples.size(), what.c_str(),
               static_cast<long long>(trainable), static_cast<long long>(total));

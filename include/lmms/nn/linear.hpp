@@ -11,6 +11,7 @@
 
 #include <optional>
 
+#include "lmms/nn/nf4.hpp"
 #include "lmms/torch.hpp"
 
 namespace lmms::nn {
@@ -31,6 +32,10 @@ class linear_impl : public torch::nn::Module {
 
   /// Attaches a LoRA adapter and freezes the base weight and bias.
   void add_lora(const lora_options& options);
+  /// QLoRA: stores the (frozen) base weight as NF4 with double quantization and frees the
+  /// float copy; forward dequantizes it to the input's dtype.
+  void quantize_nf4();
+  bool is_nf4() const { return nf4_.has_value(); }
   bool has_lora() const { return lora_.has_value(); }
   const std::optional<lora_options>& lora() const { return lora_; }
   double lora_scaling() const;
@@ -42,6 +47,10 @@ class linear_impl : public torch::nn::Module {
  private:
   std::int64_t in_, out_;
   std::optional<lora_options> lora_;
+  std::optional<nf4_tensor> nf4_;
+  at::Tensor base_weight(const at::Tensor& x) const {
+    return nf4_ ? nf4_dequantize(*nf4_, x.scalar_type()) : weight;
+  }
 };
 TORCH_MODULE_IMPL(linear, linear_impl);
 
@@ -98,7 +107,16 @@ void linear_impl::add_lora(const lora_options& options) {
   }
 }
 
+void linear_impl::quantize_nf4() {
+  if (nf4_) return;
+  nf4_ = nf4_quantize(weight);
+  at::NoGradGuard g;
+  weight.set_requires_grad(false);
+  weight.set_data(at::empty({0}, weight.options()));  // the float copy is gone
+}
+
 at::Tensor linear_impl::forward(const at::Tensor& x) {
+  const at::Tensor weight = base_weight(x);
   if (lora_ && lora_->dora) {  // PEFT's DoraLinearLayer.forward, step by step
     at::Tensor base = at::linear(x, weight);
     at::Tensor h = x, base_h = base;
