@@ -9,7 +9,7 @@
 // Flags: --model DIR --data FILE --output DIR --chat FORMAT [--lora RANK] [--alpha A]
 //        [--epochs N] [--max-steps N] [--batch-size N] [--grad-accum N] [--lr X]
 //        [--schedule cosine|linear|constant] [--warmup-ratio X] [--weight-decay X]
-//        [--lora-dropout X] [--rslora] [--dora] [--qlora] [--save-steps N] [--seed N] [--resume] [--check-logits]
+//        [--lora-dropout X] [--rslora] [--dora] [--qlora] [--eval-data FILE] [--eval-steps N] [--save-steps N] [--seed N] [--resume] [--check-logits]
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -86,6 +86,8 @@ int main(int argc, char** argv) try {
   if (!format) fail("unknown --chat format ", quote(get("chat")));
   text::chat_renderer chat(tok, *format);
   auto samples = load_samples(get("data"), chat);
+  std::vector<train::token_sample> eval;
+  if (flags.count("eval-data")) eval = load_samples(get("eval-data"), chat);
 
   auto config = llm::decoder_config::from_hf(io::hf_config::load(model_dir));
   llm::causal_lm lm(config);
@@ -114,6 +116,7 @@ int main(int argc, char** argv) try {
   const std::string sched = get("schedule", "cosine");
   o.schedule = sched == "linear" ? train::schedule::linear : sched == "constant" ? train::schedule::constant : train::schedule::cosine;
   o.save_steps = std::stoll(get("save-steps", "0"));
+  o.eval_steps = std::stoll(get("eval-steps", "0"));
   o.seed = std::stoull(get("seed", "42"));
   o.resume = flags.count("resume") > 0;
   o.output_dir = output;
@@ -128,7 +131,7 @@ int main(int argc, char** argv) try {
   std::printf("training on %zu samples, %s: %lld of %lld parameters trainable\n", samples.size(), what.c_str(),
               static_cast<long long>(trainable), static_cast<long long>(total));
   train::lm_trainer trainer(lm, o);
-  auto records = trainer.run(samples);
+  auto records = trainer.run(samples, eval);
 
   if (rank > 0) {
     train::save_peft_adapter(*lm, output / "adapter",
@@ -151,7 +154,8 @@ int main(int argc, char** argv) try {
     io::save_safetensors(output / "check_logits.safetensors", {{"input_ids", ids}, {"logits", lm->forward(ids)}});
   }
   if (!records.empty())
-    std::printf("loss %.4f -> %.4f over %zu steps\n", records.front().loss, records.back().loss, records.size());
+    std::printf("loss %.4f -> %.4f over %zu steps; loss curve: %s\n", records.front().loss, records.back().loss,
+                records.size(), (output / "loss.svg").c_str());
   return 0;
 } catch (const lmms::error& e) {
   std::fprintf(stderr, "%s\n", e.what());

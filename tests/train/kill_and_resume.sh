@@ -6,7 +6,7 @@
 set -euo pipefail
 trainer="$1" model="$2" data="$3" work="$4"
 rm -rf "$work" && mkdir -p "$work"
-args=(--model "$model" --chat llava --data "$data" --lora 4 --lora-dropout 0.1 --epochs 20 --batch-size 4
+args=(--model "$model" --chat llava --data "$data" --eval-data "$data" --eval-steps 10 --lora 4 --lora-dropout 0.1 --epochs 20 --batch-size 4
       --grad-accum 2 --save-steps 1 --seed 7)
 fields() { sed -E 's/.*"epoch":([^,]*).*"grad_norm":([^,]*).*"loss":([^,]*).*"lr":([^,]*).*"step":([^,}]*).*/\5 \1 \3 \4 \2/' "$1"; }
 

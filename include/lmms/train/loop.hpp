@@ -43,6 +43,7 @@ struct loop_options {
   double max_grad_norm = 1.0;          // <= 0: no clipping
   std::uint64_t seed = 42;
   std::int64_t save_steps = 0;         // 0: only at the end
+  std::int64_t eval_steps = 0;         // > 0: eval loss every N steps (and at the end) when eval samples are given
   int save_total_limit = 2;            // checkpoints kept (0: all)
   std::filesystem::path output_dir = "runs/lm";
   bool resume = false;                 // continue from the latest checkpoint in output_dir
@@ -69,8 +70,12 @@ class lm_trainer {
  public:
   lm_trainer(llm::causal_lm model, loop_options options);
 
-  /// Trains; returns the per-step records (also in output_dir/log.jsonl).
-  std::vector<step_record> run(const std::vector<token_sample>& samples);
+  /// Trains; returns the per-step records (also in output_dir/log.jsonl, with eval_loss lines
+  /// when `eval` is given). A loss-curve picture (loss.svg) is written with each checkpoint.
+  std::vector<step_record> run(const std::vector<token_sample>& samples, const std::vector<token_sample>& eval = {});
+
+  /// Mean loss over label tokens of `samples`, in eval mode, without gradients.
+  double evaluate(const std::vector<token_sample>& samples);
 
   /// The latest complete checkpoint directory in output_dir, or empty.
   static std::filesystem::path latest_checkpoint(const std::filesystem::path& output_dir);
@@ -79,6 +84,7 @@ class lm_trainer {
 
  private:
   void save_checkpoint(std::int64_t step, std::int64_t epoch, std::int64_t batches_done);
+  void write_loss_curve(const std::filesystem::path& file) const;
   void load_checkpoint(const std::filesystem::path& dir, std::int64_t& step, std::int64_t& epoch,
                        std::int64_t& batches_done);
 
@@ -86,7 +92,12 @@ class lm_trainer {
   loop_options options_;
   std::vector<std::pair<std::string, at::Tensor>> trainable_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;
+  std::vector<std::pair<double, double>> train_curve_, eval_curve_;  // (step, loss) for loss.svg
 };
+
+/// An SVG line chart of training loss (and eval loss as dots) against steps.
+std::string loss_curve_svg(const std::vector<std::pair<double, double>>& train,
+                           const std::vector<std::pair<double, double>>& eval);
 
 }  // namespace lmms::train
 

@@ -81,6 +81,64 @@ lm_trainer::lm_trainer(llm::causal_lm model, loop_options options) : model_(std:
   optimizer_ = std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(options_.lr));
 }
 
+double lm_trainer::evaluate(const std::vector<token_sample>& samples) {
+  if (samples.empty()) return 0.0;
+  at::NoGradGuard no_grad;
+  const bool was_training = model_->is_training();
+  model_->eval();
+  double sum = 0;
+  std::int64_t tokens = 0;
+  for (std::size_t k = 0; k < samples.size(); k += static_cast<std::size_t>(options_.batch_size)) {
+    std::vector<const token_sample*> chosen;
+    for (std::size_t i = k; i < std::min(samples.size(), k + static_cast<std::size_t>(options_.batch_size)); ++i)
+      chosen.push_back(&samples[i]);
+    auto b = collate_right_pad(chosen, options_.pad_token_id);
+    at::Tensor logits = model_->forward(b.input_ids, b.attention_mask);
+    at::Tensor shifted = at::cat({b.labels.index({at::indexing::Slice(), at::indexing::Slice(1, at::indexing::None)}),
+                                  at::full({b.labels.size(0), 1}, -100, at::kLong)}, 1);
+    sum += at::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}), shifted.reshape({-1}), {}, at::Reduction::Sum, -100)
+               .item<double>();
+    tokens += b.label_tokens;
+  }
+  model_->train(was_training);
+  return sum / static_cast<double>(std::max<std::int64_t>(1, tokens));
+}
+
+std::string loss_curve_svg(const std::vector<std::pair<double, double>>& train,
+                           const std::vector<std::pair<double, double>>& eval) {
+  const double W = 640, H = 360, L = 56, R = 16, T = 24, B = 40;
+  double x0 = 1e300, x1 = -1e300, y0 = 1e300, y1 = -1e300;
+  for (const auto* s : {&train, &eval})
+    for (auto [x, y] : *s) x0 = std::min(x0, x), x1 = std::max(x1, x), y0 = std::min(y0, y), y1 = std::max(y1, y);
+  if (x0 > x1) x0 = 0, x1 = 1, y0 = 0, y1 = 1;
+  if (x1 == x0) x1 = x0 + 1;
+  if (y1 == y0) y1 = y0 + 1;
+  auto px = [&](double x) { return L + (x - x0) / (x1 - x0) * (W - L - R); };
+  auto py = [&](double y) { return H - B - (y - y0) / (y1 - y0) * (H - T - B); };
+  std::ostringstream o;
+  o.precision(5);
+  o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H << "\" font-family=\"sans-serif\" font-size=\"12\">\n"
+    << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+    << "<text x=\"" << L << "\" y=\"16\">loss (train: line, eval: dots)</text>\n"
+    << "<line x1=\"" << L << "\" y1=\"" << H - B << "\" x2=\"" << W - R << "\" y2=\"" << H - B << "\" stroke=\"black\"/>\n"
+    << "<line x1=\"" << L << "\" y1=\"" << T << "\" x2=\"" << L << "\" y2=\"" << H - B << "\" stroke=\"black\"/>\n";
+  for (int i = 0; i <= 4; ++i) {
+    const double y = y0 + (y1 - y0) * i / 4.0, x = x0 + (x1 - x0) * i / 4.0;
+    o << "<text x=\"4\" y=\"" << py(y) + 4 << "\">" << y << "</text>\n"
+      << "<text x=\"" << px(x) - 8 << "\" y=\"" << H - B + 16 << "\">" << static_cast<long long>(x) << "</text>\n";
+  }
+  o << "<text x=\"" << W / 2 << "\" y=\"" << H - 6 << "\">step</text>\n<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"1.5\" points=\"";
+  for (auto [x, y] : train) o << px(x) << "," << py(y) << " ";
+  o << "\"/>\n";
+  for (auto [x, y] : eval) o << "<circle cx=\"" << px(x) << "\" cy=\"" << py(y) << "\" r=\"3.5\" fill=\"#d62728\"/>\n";
+  o << "</svg>\n";
+  return o.str();
+}
+
+void lm_trainer::write_loss_curve(const std::filesystem::path& file) const {
+  io::write_file_atomically(file, loss_curve_svg(train_curve_, eval_curve_));
+}
+
 std::filesystem::path lm_trainer::latest_checkpoint(const std::filesystem::path& output_dir) {
   std::filesystem::path best;
   long long best_step = -1;
@@ -129,6 +187,7 @@ void lm_trainer::save_checkpoint(std::int64_t step, std::int64_t epoch, std::int
   io::save_safetensors(tmp / "optimizer.safetensors", state);
   nlohmann::json ts = {{"step", step}, {"epoch", epoch}, {"batches_done", batches_done}, {"seed", options_.seed}};
   io::write_file_atomically(tmp / "trainer_state.json", ts.dump(2) + "\n");
+  write_loss_curve(tmp / "loss.svg");
   io::sync_directory(tmp);
   remove_checkpoint_dir(final_dir);
   fs::rename(tmp, final_dir);
@@ -173,7 +232,7 @@ void lm_trainer::load_checkpoint(const std::filesystem::path& dir, std::int64_t&
   batches_done = ts.at("batches_done").get<std::int64_t>();
 }
 
-std::vector<step_record> lm_trainer::run(const std::vector<token_sample>& samples) {
+std::vector<step_record> lm_trainer::run(const std::vector<token_sample>& samples, const std::vector<token_sample>& eval) {
   namespace fs = std::filesystem;
   if (samples.empty()) fail("no training samples");
   fs::create_directories(options_.output_dir);
@@ -195,8 +254,14 @@ std::vector<step_record> lm_trainer::run(const std::vector<token_sample>& sample
       // keep the log up to the checkpoint: later lines belong to the lost part of the run
       std::ifstream in(log_path);
       std::string line, kept;
-      while (std::getline(in, line))
-        if (!line.empty() && nlohmann::json::parse(line).at("step").get<std::int64_t>() <= step) kept += line + "\n";
+      while (std::getline(in, line)) {
+        if (line.empty()) continue;
+        auto j = nlohmann::json::parse(line);
+        if (j.at("step").get<std::int64_t>() > step) continue;
+        kept += line + "\n";
+        if (j.contains("eval_loss")) eval_curve_.emplace_back(j["step"].get<double>(), j["eval_loss"].get<double>());
+        else train_curve_.emplace_back(j["step"].get<double>(), j["loss"].get<double>());
+      }
       io::write_file_atomically(log_path, kept);
       if (options_.progress) std::printf("resuming from %s (step %lld)\n", ck.c_str(), static_cast<long long>(step));
     }
@@ -272,16 +337,25 @@ std::vector<step_record> lm_trainer::run(const std::vector<token_sample>& sample
     nlohmann::json line = {{"step", r.step}, {"epoch", r.epoch}, {"loss", r.loss}, {"lr", r.lr},
                            {"grad_norm", r.grad_norm}, {"tokens", real_tokens}, {"tokens_per_second", r.tokens_per_second}};
     log << line.dump() << "\n" << std::flush;
+    train_curve_.emplace_back(static_cast<double>(step), r.loss);
     if (options_.progress) {
-      double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      std::printf("step %lld/%lld  loss %.4f  lr %.3g  grad_norm %.3f  %.0f tok/s  elapsed %.1fs\n",
+      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const double eta = elapsed / static_cast<double>(records.size()) * static_cast<double>(total - step);
+      std::printf("step %lld/%lld  loss %.4f  lr %.3g  grad_norm %.3f  %.0f tok/s  elapsed %.1fs  eta %.1fs\n",
                   static_cast<long long>(step), static_cast<long long>(total), r.loss, r.lr, r.grad_norm,
-                  r.tokens_per_second, elapsed);
+                  r.tokens_per_second, elapsed, eta);
       std::fflush(stdout);
+    }
+    if (!eval.empty() && ((options_.eval_steps > 0 && step % options_.eval_steps == 0) || step == total)) {
+      const double eval_loss = evaluate(eval);
+      eval_curve_.emplace_back(static_cast<double>(step), eval_loss);
+      log << nlohmann::json{{"step", step}, {"eval_loss", eval_loss}}.dump() << "\n" << std::flush;
+      if (options_.progress) std::printf("step %lld  eval_loss %.4f\n", static_cast<long long>(step), eval_loss);
     }
     if ((options_.save_steps > 0 && step % options_.save_steps == 0) || step == total)
       save_checkpoint(step, epoch, batches_done);
   }
+  write_loss_curve(options_.output_dir / "loss.svg");
   return records;
 }
 
