@@ -9,7 +9,8 @@
 // Flags: --model DIR --data FILE --output DIR --chat FORMAT [--lora RANK] [--alpha A]
 //        [--epochs N] [--max-steps N] [--batch-size N] [--grad-accum N] [--lr X]
 //        [--schedule cosine|linear|constant] [--warmup-ratio X] [--weight-decay X]
-//        [--lora-dropout X] [--rslora] [--dora] [--qlora] [--eval-data FILE] [--eval-steps N] [--save-steps N] [--seed N] [--resume] [--check-logits]
+//        [--lora-dropout X] [--rslora] [--dora] [--qlora] [--eval-data FILE] [--eval-steps N]
+//        [--gradient-checkpointing] [--save-steps N] [--seed N] [--resume] [--check-logits]
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -92,6 +93,7 @@ int main(int argc, char** argv) try {
   auto config = llm::decoder_config::from_hf(io::hf_config::load(model_dir));
   llm::causal_lm lm(config);
   llm::load_weights(*lm, io::safetensors_checkpoint::open(model_dir));
+  lm->model->gradient_checkpointing = flags.count("gradient-checkpointing") > 0;
 
   const int rank = std::stoi(get("lora", "0"));
   nn::lora_options lora{.rank = rank, .alpha = std::stod(get("alpha", std::to_string(2 * rank))),

@@ -11,6 +11,7 @@
 #include "lmms/text/chat.hpp"
 #include "lmms/text/tokenizer.hpp"
 #include "lmms/models/llm/decoder.hpp"
+#include "lmms/nn/checkpoint.hpp"
 #include "lmms/nn/linear.hpp"
 #include "lmms/nn/nf4.hpp"
 #include "lmms/train/lora.hpp"

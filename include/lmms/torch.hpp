@@ -8,6 +8,7 @@
 
 #include <ATen/ATen.h>
 #include <c10/core/ScalarType.h>
+#include <torch/csrc/autograd/custom_function.h>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/optim/adamw.h>

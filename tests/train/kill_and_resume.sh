@@ -31,7 +31,7 @@ done
 "$trainer" "${args[@]}" --output "$work/killed" --resume > "$work/resumed.out"
 grep -m1 "resuming from" "$work/resumed.out" || echo "(the run had finished before the kill)"
 if diff <(fields "$work/uninterrupted/log.jsonl") <(fields "$work/killed/log.jsonl") > "$work/diff.txt"; then
-  echo "identical: $(wc -l < "$work/uninterrupted/log.jsonl") steps of step/epoch/loss/lr/grad_norm"
+  echo "identical: $(wc -l < "$work/uninterrupted/log.jsonl") log lines (step, epoch, loss, lr, grad_norm, eval_loss)"
   echo "1 passed, 0 failed"
 else
   echo "FAIL: the resumed run differs from the uninterrupted one:"; head -5 "$work/diff.txt"

@@ -8,6 +8,7 @@
 #include "lmms/core/error.hpp"
 #include "lmms/io/safetensors_torch.hpp"
 #include "lmms/models/llm/decoder.hpp"
+#include "lmms/nn/checkpoint.hpp"
 
 namespace lmms::llm {
 
@@ -161,7 +162,13 @@ at::Tensor decoder_model_impl::forward_embeds(const at::Tensor& inputs_embeds, c
                .unsqueeze(1);
   }
   at::Tensor h = inputs_embeds;
-  for (const auto& layer : *layers) h = layer->as<decoder_layer_impl>()->forward(h, cos, sin, mask);
+  for (const auto& layer : *layers) {
+    auto* l = layer->as<decoder_layer_impl>();
+    if (gradient_checkpointing && is_training())
+      h = nn::checkpoint([l, cos = cos, sin = sin, mask](const at::Tensor& x) { return l->forward(x, cos, sin, mask); }, h);  // by value: backward runs after this frame
+    else
+      h = l->forward(h, cos, sin, mask);
+  }
   return norm->forward(h);
 }
 

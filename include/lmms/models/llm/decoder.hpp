@@ -87,6 +87,8 @@ class decoder_model_impl : public torch::nn::Module {
   torch::nn::ModuleList layers{nullptr};
   rms_norm norm{nullptr};
   decoder_config config;
+  /// Recompute each layer in backward instead of keeping its activations (training only).
+  bool gradient_checkpointing = false;
 };
 TORCH_MODULE_IMPL(decoder_model, decoder_model_impl);
 
