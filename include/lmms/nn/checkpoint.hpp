@@ -62,7 +62,10 @@ at::Tensor checkpoint(std::function<at::Tensor(const at::Tensor&)> fn, const at:
   if (!at::GradMode::is_enabled()) return fn(input);
   auto holder = c10::make_intrusive<function_holder>();
   holder->fn = std::move(fn);
-  return checkpoint_function::apply(input, holder);
+  // With frozen embeddings (LoRA) the input needs no grad, and a custom function whose inputs
+  // need none is left out of the graph: make it require grad (HF's enable_input_require_grads).
+  at::Tensor x = input.requires_grad() ? input : input.detach().requires_grad_(true);
+  return checkpoint_function::apply(x, holder);
 }
 
 }  // namespace lmms::nn
