@@ -10,10 +10,11 @@
 //        [--epochs N] [--max-steps N] [--batch-size N] [--grad-accum N] [--lr X]
 //        [--schedule cosine|linear|constant] [--warmup-ratio X] [--weight-decay X]
 //        [--lora-dropout X] [--rslora] [--dora] [--qlora] [--eval-data FILE] [--eval-steps N]
-//        [--gradient-checkpointing] [--save-steps N] [--seed N] [--resume] [--check-logits]
+//        [--gradient-checkpointing] [--train-modules M1,M2] [--save-steps N] [--seed N] [--resume] [--check-logits]
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -101,6 +102,14 @@ int main(int argc, char** argv) try {
                         .dora = flags.count("dora") > 0};
   std::vector<std::string> targets;
   if (rank > 0) targets = train::apply_lora(*lm, lora, train::all_linear_except({"lm_head"}));
+  std::vector<std::string> fully;  // --train-modules lm_head,model.norm: trained in full next to the adapter
+  if (flags.count("train-modules")) {
+    if (rank <= 0) fail("--train-modules goes with --lora (without LoRA everything trains in full)");
+    std::stringstream list(get("train-modules"));
+    for (std::string m; std::getline(list, m, ',');)
+      if (!m.empty()) fully.push_back(m);
+    train::train_fully(*lm, fully);
+  }
   if (flags.count("qlora")) {  // QLoRA: the frozen base weights of the adapted layers in NF4
     if (rank <= 0) fail("--qlora needs --lora RANK");
     for (const auto& item : lm->named_modules("", false))
@@ -137,7 +146,8 @@ int main(int argc, char** argv) try {
 
   if (rank > 0) {
     train::save_peft_adapter(*lm, output / "adapter",
-                             {.base_model = std::filesystem::absolute(model_dir).string(), .targets = targets, .options = lora});
+                             {.base_model = std::filesystem::absolute(model_dir).string(), .targets = targets, .options = lora,
+                              .modules_to_save = fully});
     std::printf("adapter: %s\n", (output / "adapter").c_str());
   } else {
     io::named_tensors weights;

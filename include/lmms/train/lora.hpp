@@ -30,6 +30,10 @@ target_predicate linear_under(std::string prefix, std::vector<std::string> exclu
 std::vector<std::string> apply_lora(torch::nn::Module& root, const nn::lora_options& options,
                                     const target_predicate& is_target);
 
+/// Makes every parameter under the named modules trainable in full (PEFT's modules_to_save:
+/// a trained projector next to an LLM adapter, say). Throws naming a module that does not exist.
+void train_fully(torch::nn::Module& root, const std::vector<std::string>& module_names);
+
 struct peft_adapter_info {
   std::string base_model;                    // base_model_name_or_path
   std::vector<std::string> targets;          // full module names, as lmms-finetune writes them

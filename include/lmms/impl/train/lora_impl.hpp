@@ -41,6 +41,19 @@ std::vector<std::string> apply_lora(torch::nn::Module& root, const nn::lora_opti
   return targets;
 }
 
+void train_fully(torch::nn::Module& root, const std::vector<std::string>& module_names) {
+  for (const auto& name : module_names) {
+    bool found = false;
+    for (auto& p : root.named_parameters(true)) {
+      if (p.key().rfind(name + ".", 0) == 0 && p.key().find(".lora_") == std::string::npos) {
+        p.value().set_requires_grad(true);
+        found = true;
+      }
+    }
+    if (!found) fail("no module ", quote(name), " with parameters to train in full (names look like model.layers.0.mlp or lm_head)");
+  }
+}
+
 void save_peft_adapter(torch::nn::Module& root, const std::filesystem::path& dir, const peft_adapter_info& info) {
   std::filesystem::create_directories(dir);
   io::named_tensors tensors;
