@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "lmms/models/llm/decoder.hpp"
+#include "lmms/nn/precision.hpp"
 #include "lmms/text/tokenizer.hpp"
 #include "lmms/torch.hpp"
 
@@ -49,6 +50,7 @@ struct loop_options {
   bool resume = false;                 // continue from the latest checkpoint in output_dir
   bool progress = true;                // one line per step on stdout
   text::token_id pad_token_id = 0;
+  nn::precision precision = nn::precision::fp32;  // bf16: autocast compute, float32 master weights
 };
 
 /// HF's schedules (transformers.get_*_schedule_with_warmup): the lr factor at step `step`.

@@ -61,6 +61,8 @@ def make(out: pathlib.Path) -> dict:
                    "logits": result.logits, "loss": result.loss.detach().reshape(())}
         for pname, p in model.named_parameters():
             tensors[f"grad.{pname}"] = p.grad
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):  # Trainer --bf16 on CPU
+            tensors["logits_bf16_autocast"] = model(input_ids=input_ids, attention_mask=attention_mask).logits.float()
         save_outputs(out / "outputs" / f"tiny-{name}.safetensors", tensors, {"seed": str(SEED)})
         summary[name] = {"parameters": sum(p.numel() for p in model.parameters()), "loss": result.loss.item()}
 

@@ -83,7 +83,9 @@ at::Tensor attention_impl::forward(const at::Tensor& x, const at::Tensor& cos, c
   at::Tensor q = q_proj->forward(x).view({B, T, heads_, head_dim_}).transpose(1, 2);
   at::Tensor k = k_proj->forward(x).view({B, T, kv_heads_, head_dim_}).transpose(1, 2);
   at::Tensor v = v_proj->forward(x).view({B, T, kv_heads_, head_dim_}).transpose(1, 2);
-  at::Tensor c = cos.unsqueeze(1).to(q.scalar_type()), s = sin.unsqueeze(1).to(q.scalar_type());
+  // cos / sin come in the embeddings' dtype (as transformers passes them); under bf16 autocast
+  // q and k are bf16 and the products promote to float32, exactly as in transformers.
+  at::Tensor c = cos.unsqueeze(1), s = sin.unsqueeze(1);
   q = q * c + rotate_half(q) * s;
   k = k * c + rotate_half(k) * s;
   if (kv_heads_ != heads_) {  // repeat_kv
@@ -150,7 +152,8 @@ decoder_model_impl::decoder_model_impl(const decoder_config& c) : config(c) {
 
 at::Tensor decoder_model_impl::forward_embeds(const at::Tensor& inputs_embeds, const at::Tensor& position_ids,
                                               const at::Tensor& attention_mask) {
-  auto [cos, sin] = rotary_cos_sin(position_ids, config.head_dim, config.rope_theta);
+  auto [cos_f, sin_f] = rotary_cos_sin(position_ids, config.head_dim, config.rope_theta);
+  at::Tensor cos = cos_f.to(inputs_embeds.scalar_type()), sin = sin_f.to(inputs_embeds.scalar_type());
   at::Tensor mask;
   if (attention_mask.defined() && !attention_mask.all().item<bool>()) {
     // causal AND not padding, as an additive float mask (B, 1, T, T)
@@ -165,7 +168,7 @@ at::Tensor decoder_model_impl::forward_embeds(const at::Tensor& inputs_embeds, c
   for (const auto& layer : *layers) {
     auto* l = layer->as<decoder_layer_impl>();
     if (gradient_checkpointing && is_training())
-      h = nn::checkpoint([l, cos = cos, sin = sin, mask](const at::Tensor& x) { return l->forward(x, cos, sin, mask); }, h);  // by value: backward runs after this frame
+      h = nn::checkpoint([l, cos, sin, mask](const at::Tensor& x) { return l->forward(x, cos, sin, mask); }, h);  // by value: backward runs after this frame
     else
       h = l->forward(h, cos, sin, mask);
   }

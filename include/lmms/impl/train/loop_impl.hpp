@@ -93,7 +93,8 @@ double lm_trainer::evaluate(const std::vector<token_sample>& samples) {
     for (std::size_t i = k; i < std::min(samples.size(), k + static_cast<std::size_t>(options_.batch_size)); ++i)
       chosen.push_back(&samples[i]);
     auto b = collate_right_pad(chosen, options_.pad_token_id);
-    at::Tensor logits = model_->forward(b.input_ids, b.attention_mask);
+    nn::autocast_scope autocast(options_.precision);
+    at::Tensor logits = model_->forward(b.input_ids, b.attention_mask).to(at::kFloat);
     at::Tensor shifted = at::cat({b.labels.index({at::indexing::Slice(), at::indexing::Slice(1, at::indexing::None)}),
                                   at::full({b.labels.size(0), 1}, -100, at::kLong)}, 1);
     sum += at::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}), shifted.reshape({-1}), {}, at::Reduction::Sum, -100)
@@ -305,7 +306,11 @@ std::vector<step_record> lm_trainer::run(const std::vector<token_sample>& sample
     const auto t0 = std::chrono::steady_clock::now();
     double loss_sum = 0;
     for (const auto& b : micro) {
-      at::Tensor logits = model_->forward(b.input_ids, b.attention_mask);
+      at::Tensor logits;
+      {
+        nn::autocast_scope autocast(options_.precision);
+        logits = model_->forward(b.input_ids, b.attention_mask).to(at::kFloat);
+      }
       at::Tensor shifted = at::cat({b.labels.index({at::indexing::Slice(), at::indexing::Slice(1, at::indexing::None)}),
                                     at::full({b.labels.size(0), 1}, -100, at::kLong)}, 1);
       at::Tensor sum = at::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}), shifted.reshape({-1}), {},
