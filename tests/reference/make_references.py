@@ -32,7 +32,7 @@ import torch
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-FAMILIES = ["tokenizers", "chat", "llm", "nf4", "llava"]  # in dependency order; each issue that adds a family adds it here
+FAMILIES = ["tokenizers", "chat", "llm", "nf4", "images", "llava"]  # in dependency order; each issue that adds a family adds it here
 
 
 def pattern_tensors() -> dict[str, torch.Tensor]:
@@ -59,14 +59,13 @@ def pattern_tensors() -> dict[str, torch.Tensor]:
 
 
 def stamp_of(families: list[str]) -> str:
-    import safetensors
-    import tokenizers
-    import transformers
+    from importlib.metadata import version
     h = hashlib.sha256()
-    for p in sorted(HERE.rglob("*.py")):
+    for p in sorted(HERE.rglob("*.py")) + sorted(HERE.rglob("*.jinja")):
         h.update(p.read_bytes())
-    h.update(f"{torch.__version__} {transformers.__version__} {tokenizers.__version__} "
-             f"{safetensors.__version__} {families}".encode())
+    # every oracle package whose behaviour the references capture
+    pinned = ["torch", "transformers", "tokenizers", "safetensors", "pillow", "peft", "bitsandbytes", "tiktoken", "numpy"]
+    h.update((" ".join(f"{p}={version(p)}" for p in pinned) + f" {families}").encode())
     return h.hexdigest()
 
 

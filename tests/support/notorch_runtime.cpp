@@ -5,5 +5,8 @@
 #include "lmms/io/hf_config.hpp"
 #include "lmms/io/mapped_file.hpp"
 #include "lmms/io/safetensors.hpp"
+#include "lmms/media/image.hpp"
+#include "lmms/media/resize.hpp"
+#include "lmms/processors/clip.hpp"
 #include "lmms/text/chat.hpp"
 #include "lmms/text/tokenizer.hpp"

@@ -1,0 +1,183 @@
+// lmms/media/resize.hpp: image resizing bit-compatible with PIL's Image.resize (Pillow's
+// Resample.c) for 8-bit RGB: separable convolution, horizontal pass first, filter support
+// scaled by the downscaling factor (antialiasing), coefficients normalized per output pixel
+// and rounded to 22-bit fixed point, 8-bit intermediate between the passes. No torch.
+#pragma once
+
+#include "lmms/media/image.hpp"
+
+namespace lmms::media {
+
+/// PIL's resampling filters (the values of PIL.Image.Resampling).
+enum class resample { nearest = 0, lanczos = 1, bilinear = 2, bicubic = 3 };
+
+/// Image.resize((width, height), filter) with reducing_gap=None, as the HF image processors call it.
+rgb_image resize(const rgb_image& in, int width, int height, resample filter);
+
+}  // namespace lmms::media
+
+#ifdef LMMS_IMPLEMENTATION
+#include <algorithm>
+#include <cmath>
+
+#include "lmms/core/error.hpp"
+
+namespace lmms::media {
+
+namespace {
+
+constexpr int precision_bits = 32 - 8 - 2;
+
+double filter_value(resample f, double x) {
+  switch (f) {
+    case resample::bilinear:
+      x = std::fabs(x);
+      return x < 1.0 ? 1.0 - x : 0.0;
+    case resample::bicubic: {
+      constexpr double a = -0.5;
+      x = std::fabs(x);
+      if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
+      if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
+      return 0.0;
+    }
+    case resample::lanczos: {
+      auto sinc = [](double v) {
+        if (v == 0.0) return 1.0;
+        v *= M_PI;
+        return std::sin(v) / v;
+      };
+      if (-3.0 <= x && x < 3.0) return sinc(x) * sinc(x / 3.0);
+      return 0.0;
+    }
+    case resample::nearest: break;
+  }
+  return 0.0;
+}
+
+double filter_support(resample f) {
+  switch (f) {
+    case resample::bilinear: return 1.0;
+    case resample::bicubic: return 2.0;
+    case resample::lanczos: return 3.0;
+    case resample::nearest: return 0.0;
+  }
+  return 0.0;
+}
+
+struct coefficients {
+  int ksize = 0;
+  std::vector<int> bounds;   // per output: xmin, count
+  std::vector<int> weights;  // per output: ksize fixed-point weights
+};
+
+coefficients precompute(int in_size, int out_size, resample f) {
+  double scale = static_cast<double>(in_size) / out_size, filterscale = std::max(scale, 1.0);
+  const double support = filter_support(f) * filterscale;
+  coefficients c;
+  c.ksize = static_cast<int>(std::ceil(support)) * 2 + 1;
+  c.bounds.resize(static_cast<std::size_t>(out_size) * 2);
+  c.weights.assign(static_cast<std::size_t>(out_size) * c.ksize, 0);
+  std::vector<double> k(static_cast<std::size_t>(c.ksize));
+  for (int xx = 0; xx < out_size; ++xx) {
+    const double center = (xx + 0.5) * scale, ss = 1.0 / filterscale;
+    int xmin = static_cast<int>(center - support + 0.5);
+    if (xmin < 0) xmin = 0;
+    int xmax = static_cast<int>(center + support + 0.5);
+    if (xmax > in_size) xmax = in_size;
+    xmax -= xmin;
+    double ww = 0.0;
+    for (int x = 0; x < xmax; ++x) {
+      const double w = filter_value(f, (x + xmin - center + 0.5) * ss);
+      k[static_cast<std::size_t>(x)] = w;
+      ww += w;
+    }
+    for (int x = 0; x < c.ksize; ++x) {
+      double w = x < xmax ? (ww != 0.0 ? k[static_cast<std::size_t>(x)] / ww : k[static_cast<std::size_t>(x)]) : 0.0;
+      c.weights[static_cast<std::size_t>(xx) * c.ksize + x] =
+          static_cast<int>(w < 0 ? -0.5 + w * (1 << precision_bits) : 0.5 + w * (1 << precision_bits));
+    }
+    c.bounds[static_cast<std::size_t>(xx) * 2] = xmin;
+    c.bounds[static_cast<std::size_t>(xx) * 2 + 1] = xmax;
+  }
+  return c;
+}
+
+inline std::uint8_t clip8(int v) {
+  v >>= precision_bits;
+  return static_cast<std::uint8_t>(v < 0 ? 0 : v > 255 ? 255 : v);
+}
+
+// rows [row0, row0 + rows) of `in`, resized horizontally to out_width
+rgb_image horizontal(const rgb_image& in, int row0, int rows, int out_width, const coefficients& c) {
+  rgb_image out;
+  out.width = out_width;
+  out.height = rows;
+  out.data.resize(static_cast<std::size_t>(out_width) * rows * 3);
+  for (int y = 0; y < rows; ++y) {
+    for (int xx = 0; xx < out_width; ++xx) {
+      const int xmin = c.bounds[static_cast<std::size_t>(xx) * 2], n = c.bounds[static_cast<std::size_t>(xx) * 2 + 1];
+      const int* k = &c.weights[static_cast<std::size_t>(xx) * c.ksize];
+      for (int ch = 0; ch < 3; ++ch) {
+        int ss = 1 << (precision_bits - 1);
+        for (int x = 0; x < n; ++x) ss += in.at(x + xmin, y + row0, ch) * k[x];
+        out.data[(static_cast<std::size_t>(y) * out_width + xx) * 3 + ch] = clip8(ss);
+      }
+    }
+  }
+  return out;
+}
+
+rgb_image vertical(const rgb_image& in, int out_height, const coefficients& c, int row_shift) {
+  rgb_image out;
+  out.width = in.width;
+  out.height = out_height;
+  out.data.resize(static_cast<std::size_t>(in.width) * out_height * 3);
+  for (int yy = 0; yy < out_height; ++yy) {
+    const int ymin = c.bounds[static_cast<std::size_t>(yy) * 2] - row_shift, n = c.bounds[static_cast<std::size_t>(yy) * 2 + 1];
+    const int* k = &c.weights[static_cast<std::size_t>(yy) * c.ksize];
+    for (int x = 0; x < in.width; ++x)
+      for (int ch = 0; ch < 3; ++ch) {
+        int ss = 1 << (precision_bits - 1);
+        for (int y = 0; y < n; ++y) ss += in.at(x, y + ymin, ch) * k[y];
+        out.data[(static_cast<std::size_t>(yy) * in.width + x) * 3 + ch] = clip8(ss);
+      }
+  }
+  return out;
+}
+
+}  // namespace
+
+rgb_image resize(const rgb_image& in, int width, int height, resample filter) {
+  if (width <= 0 || height <= 0) fail("cannot resize an image to ", width, "x", height);
+  if (in.width <= 0 || in.height <= 0) fail("cannot resize an empty image");
+  if (filter == resample::nearest) {  // PIL's nearest: source pixel at floor((x + 0.5) * scale)
+    rgb_image out;
+    out.width = width;
+    out.height = height;
+    out.data.resize(static_cast<std::size_t>(width) * height * 3);
+    const double sx = static_cast<double>(in.width) / width, sy = static_cast<double>(in.height) / height;
+    for (int y = 0; y < height; ++y)
+      for (int x = 0; x < width; ++x) {
+        const int ix = std::min(in.width - 1, static_cast<int>((x + 0.5) * sx));
+        const int iy = std::min(in.height - 1, static_cast<int>((y + 0.5) * sy));
+        for (int ch = 0; ch < 3; ++ch) out.data[(static_cast<std::size_t>(y) * width + x) * 3 + ch] = in.at(ix, iy, ch);
+      }
+    return out;
+  }
+  const bool need_h = width != in.width, need_v = height != in.height;
+  if (!need_h && !need_v) return in;
+  coefficients ch = need_h ? precompute(in.width, width, filter) : coefficients{};
+  coefficients cv = need_v ? precompute(in.height, height, filter) : coefficients{};
+  int row0 = 0, rows = in.height;
+  if (need_v) {  // only the rows the vertical pass reads
+    row0 = cv.bounds[0];
+    const int last = cv.bounds[static_cast<std::size_t>(height - 1) * 2] + cv.bounds[static_cast<std::size_t>(height - 1) * 2 + 1];
+    rows = last - row0;
+  }
+  rgb_image tmp = need_h ? horizontal(in, row0, rows, width, ch) : in;
+  if (!need_v) return tmp;
+  return vertical(tmp, height, cv, need_h ? row0 : 0);
+}
+
+}  // namespace lmms::media
+#endif  // LMMS_IMPLEMENTATION

@@ -1,0 +1,128 @@
+// lmms/processors/clip.hpp: the CLIP / SigLIP-style image processor of the LLaVA family, as
+// transformers' CLIPImageProcessor (PIL backend) computes pixel_values: resize so the shortest
+// edge is `shortest_edge` (bicubic, PIL-exact), center-crop (zero padding when smaller),
+// rescale by 1/255 (in float64, stored float32), normalize with mean / std in float32.
+// No torch: pixel values are a float vector in (channels, height, width) order.
+#pragma once
+
+#include <array>
+#include <filesystem>
+#include <vector>
+
+#include "lmms/media/image.hpp"
+#include "lmms/media/resize.hpp"
+
+namespace lmms::processors {
+
+struct clip_config {
+  bool do_resize = true;
+  int shortest_edge = 224;
+  media::resample filter = media::resample::bicubic;
+  bool do_center_crop = true;
+  int crop_height = 224, crop_width = 224;
+  bool do_rescale = true;
+  double rescale_factor = 1.0 / 255.0;
+  bool do_normalize = true;
+  std::array<float, 3> mean{0.48145466f, 0.4578275f, 0.40821073f};
+  std::array<float, 3> std{0.26862954f, 0.26130258f, 0.27577711f};
+
+  /// Reads preprocessor_config.json, or processor_config.json's "image_processor" (transformers
+  /// 5), from a model directory or a file. Throws naming the file and key.
+  static clip_config load(const std::filesystem::path& path);
+};
+
+struct pixel_values {
+  int channels = 3, height = 0, width = 0;
+  std::vector<float> data;  // (channels, height, width)
+};
+
+/// transformers' get_resize_output_image_size(size=shortest_edge, default_to_square=False).
+std::pair<int, int> shortest_edge_size(int height, int width, int shortest_edge);
+
+pixel_values clip_preprocess(const media::rgb_image& image, const clip_config& config);
+
+}  // namespace lmms::processors
+
+#ifdef LMMS_IMPLEMENTATION
+#include <cmath>
+
+#include "lmms/core/error.hpp"
+#include "lmms/io/hf_config.hpp"
+
+namespace lmms::processors {
+
+clip_config clip_config::load(const std::filesystem::path& path) {
+  namespace fs = std::filesystem;
+  fs::path file = path;
+  if (fs::is_directory(path)) file = fs::exists(path / "preprocessor_config.json") ? path / "preprocessor_config.json"
+                                                                                 : path / "processor_config.json";
+  auto root = io::hf_config::load(file);
+  auto c = root.section_if("image_processor").value_or(root);
+  clip_config cfg;
+  cfg.do_resize = c.get_bool_or("do_resize", true);
+  if (auto size = c.section_if("size")) cfg.shortest_edge = static_cast<int>(size->get_int("shortest_edge"));
+  cfg.filter = static_cast<media::resample>(c.get_int_or("resample", 3));
+  cfg.do_center_crop = c.get_bool_or("do_center_crop", true);
+  if (auto crop = c.section_if("crop_size")) {
+    cfg.crop_height = static_cast<int>(crop->get_int("height"));
+    cfg.crop_width = static_cast<int>(crop->get_int("width"));
+  }
+  cfg.do_rescale = c.get_bool_or("do_rescale", true);
+  cfg.rescale_factor = c.get_double_or("rescale_factor", 1.0 / 255.0);
+  cfg.do_normalize = c.get_bool_or("do_normalize", true);
+  if (c.has("image_mean")) {
+    auto m = c.get_double_list("image_mean"), s = c.get_double_list("image_std");
+    if (m.size() != 3 || s.size() != 3) fail(file.string(), ": image_mean and image_std need 3 values");
+    for (int i = 0; i < 3; ++i) cfg.mean[i] = static_cast<float>(m[i]), cfg.std[i] = static_cast<float>(s[i]);
+  }
+  return cfg;
+}
+
+std::pair<int, int> shortest_edge_size(int height, int width, int shortest_edge) {
+  const bool width_short = width <= height;
+  const int short_side = width_short ? width : height, long_side = width_short ? height : width;
+  const int new_long = static_cast<int>(static_cast<double>(shortest_edge) * long_side / short_side);
+  return width_short ? std::pair{new_long, shortest_edge} : std::pair{shortest_edge, new_long};
+}
+
+pixel_values clip_preprocess(const media::rgb_image& input, const clip_config& cfg) {
+  media::rgb_image img = input;
+  if (cfg.do_resize) {
+    auto [h, w] = shortest_edge_size(img.height, img.width, cfg.shortest_edge);
+    img = media::resize(img, w, h, cfg.filter);
+  }
+  if (cfg.do_center_crop) {  // transformers' center_crop, zero-padded when the image is smaller
+    const int ch = cfg.crop_height, cw = cfg.crop_width;
+    const int new_h = std::max(ch, img.height), new_w = std::max(cw, img.width);
+    const int top_pad = static_cast<int>(std::ceil((new_h - img.height) / 2.0));
+    const int left_pad = static_cast<int>(std::ceil((new_w - img.width) / 2.0));
+    const int top = (img.height - ch) / 2 + top_pad, left = (img.width - cw) / 2 + left_pad;
+    media::rgb_image out;
+    out.width = cw;
+    out.height = ch;
+    out.data.assign(static_cast<std::size_t>(cw) * ch * 3, 0);
+    for (int y = 0; y < ch; ++y)
+      for (int x = 0; x < cw; ++x) {
+        const int sy = top + y - top_pad, sx = left + x - left_pad;  // in the unpadded image
+        if (sy < 0 || sx < 0 || sy >= img.height || sx >= img.width) continue;
+        for (int c = 0; c < 3; ++c) out.data[(static_cast<std::size_t>(y) * cw + x) * 3 + c] = img.at(sx, sy, c);
+      }
+    img = std::move(out);
+  }
+  pixel_values pv;
+  pv.height = img.height;
+  pv.width = img.width;
+  pv.data.resize(static_cast<std::size_t>(3) * img.height * img.width);
+  for (int c = 0; c < 3; ++c)
+    for (int y = 0; y < img.height; ++y)
+      for (int x = 0; x < img.width; ++x) {
+        float v = cfg.do_rescale ? static_cast<float>(static_cast<double>(img.at(x, y, c)) * cfg.rescale_factor)
+                                 : static_cast<float>(img.at(x, y, c));
+        if (cfg.do_normalize) v = (v - cfg.mean[c]) / cfg.std[c];
+        pv.data[(static_cast<std::size_t>(c) * img.height + y) * img.width + x] = v;
+      }
+  return pv;
+}
+
+}  // namespace lmms::processors
+#endif  // LMMS_IMPLEMENTATION

@@ -1,0 +1,48 @@
+"""Images of many sizes and aspect ratios (PNG, lossless), what PIL's Image.resize makes of
+them with each filter, and the pixel_values of transformers' CLIPImageProcessor (PIL backend).
+
+Writes images/<name>.png and outputs/images.safetensors:
+  resize.<name>.<filter>.<w>x<h>   uint8 (h, w, 3) from PIL
+  clip.<name>.<shortest>           float32 (3, crop, crop) from CLIPImageProcessorPil
+"""
+from __future__ import annotations
+
+import pathlib
+
+import numpy as np
+import torch
+from PIL import Image
+
+from families.common import save_outputs
+
+SIZES = {"tiny": (1, 1), "tall": (3, 500), "wide": (500, 3), "odd": (17, 23), "small": (80, 64),
+         "square": (224, 224), "photo": (640, 480), "big_odd": (333, 777), "thin": (1, 37)}
+FILTERS = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LANCZOS}
+
+
+def picture(w: int, h: int, seed: int) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    base = np.stack([(x * 255) // max(1, w - 1), (y * 255) // max(1, h - 1), ((x + y) * 7) % 256], -1)
+    noise = rng.integers(0, 256, size=(h, w, 3))
+    mix = np.where(rng.random((h, w, 1)) < 0.3, noise, base)  # sharp edges stress the filters
+    return Image.fromarray(mix.astype(np.uint8), "RGB")
+
+
+def make(out: pathlib.Path) -> dict:
+    from transformers import CLIPImageProcessorPil
+    img_dir = out / "images"
+    img_dir.mkdir(parents=True, exist_ok=True)
+    tensors = {}
+    for i, (name, (w, h)) in enumerate(SIZES.items()):
+        img = picture(w, h, seed=i)
+        img.save(img_dir / f"{name}.png")
+        img = Image.open(img_dir / f"{name}.png").convert("RGB")
+        for fname, f in FILTERS.items():
+            for tw, th in ((max(1, w // 3), max(1, h // 2)), (w * 2 + 1, h + 5), (56, 56), (7, 300)):
+                tensors[f"resize.{name}.{fname}.{tw}x{th}"] = torch.from_numpy(np.asarray(img.resize((tw, th), f)).copy())
+        for shortest in (56, 224, 336):
+            proc = CLIPImageProcessorPil(size={"shortest_edge": shortest}, crop_size={"height": shortest, "width": shortest})
+            tensors[f"clip.{name}.{shortest}"] = torch.from_numpy(np.asarray(proc(img)["pixel_values"][0]).copy())
+    save_outputs(out / "outputs" / "images.safetensors", tensors, {})
+    return {"images": len(SIZES), "tensors": len(tensors)}
