@@ -41,9 +41,9 @@ struct peft_adapter_info {
   std::vector<std::string> modules_to_save;  // fully trained modules stored with the adapter
 };
 
-/// Writes adapter_config.json and adapter_model.safetensors (keys
-/// base_model.model.<module>.lora_A.weight, and <module>.modules_to_save... is not used:
-/// modules_to_save weights go under base_model.model.<module>.<param> as PEFT saves them).
+/// Writes adapter_config.json and adapter_model.safetensors with PEFT's keys:
+/// base_model.model.<module>.lora_A.weight / lora_B.weight, <module>.lora_magnitude_vector
+/// for DoRA, and base_model.model.<module>.<param> for modules_to_save.
 void save_peft_adapter(torch::nn::Module& root, const std::filesystem::path& dir, const peft_adapter_info& info);
 
 }  // namespace lmms::train

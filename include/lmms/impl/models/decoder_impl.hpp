@@ -193,12 +193,15 @@ at::Tensor causal_lm_impl::forward(const at::Tensor& input_ids, const at::Tensor
   return logits_from_hidden(model->forward_embeds(model->embed(input_ids), pos, attention_mask));
 }
 
-at::Tensor causal_lm_loss(const at::Tensor& logits, const at::Tensor& labels) {
+at::Tensor shift_labels(const at::Tensor& labels) {
   // pad labels with -100 on the right and shift: position t predicts labels[t + 1]
-  at::Tensor shifted = at::cat({labels.index({at::indexing::Slice(), at::indexing::Slice(1, at::indexing::None)}),
-                                at::full({labels.size(0), 1}, -100, labels.options())},
-                               1);
-  return at::cross_entropy_loss(logits.to(at::kFloat).reshape({-1, logits.size(-1)}), shifted.reshape({-1}), {},
+  return at::cat({labels.index({at::indexing::Slice(), at::indexing::Slice(1, at::indexing::None)}),
+                  at::full({labels.size(0), 1}, -100, labels.options())},
+                 1);
+}
+
+at::Tensor causal_lm_loss(const at::Tensor& logits, const at::Tensor& labels) {
+  return at::cross_entropy_loss(logits.to(at::kFloat).reshape({-1, logits.size(-1)}), shift_labels(labels).reshape({-1}), {},
                                 at::Reduction::Mean, -100);
 }
 

@@ -95,9 +95,8 @@ double lm_trainer::evaluate(const std::vector<token_sample>& samples) {
     auto b = collate_right_pad(chosen, options_.pad_token_id);
     nn::autocast_scope autocast(options_.precision);
     at::Tensor logits = model_->forward(b.input_ids, b.attention_mask).to(at::kFloat);
-    at::Tensor shifted = at::cat({b.labels.index({at::indexing::Slice(), at::indexing::Slice(1, at::indexing::None)}),
-                                  at::full({b.labels.size(0), 1}, -100, at::kLong)}, 1);
-    sum += at::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}), shifted.reshape({-1}), {}, at::Reduction::Sum, -100)
+    sum += at::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}), llm::shift_labels(b.labels).reshape({-1}), {},
+                                  at::Reduction::Sum, -100)
                .item<double>();
     tokens += b.label_tokens;
   }
@@ -311,10 +310,8 @@ std::vector<step_record> lm_trainer::run(const std::vector<token_sample>& sample
         nn::autocast_scope autocast(options_.precision);
         logits = model_->forward(b.input_ids, b.attention_mask).to(at::kFloat);
       }
-      at::Tensor shifted = at::cat({b.labels.index({at::indexing::Slice(), at::indexing::Slice(1, at::indexing::None)}),
-                                    at::full({b.labels.size(0), 1}, -100, at::kLong)}, 1);
-      at::Tensor sum = at::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}), shifted.reshape({-1}), {},
-                                              at::Reduction::Sum, -100);
+      at::Tensor sum = at::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}), llm::shift_labels(b.labels).reshape({-1}),
+                                              {}, at::Reduction::Sum, -100);
       (sum / static_cast<double>(std::max<std::int64_t>(1, label_tokens))).backward();
       loss_sum += sum.item<double>();
     }

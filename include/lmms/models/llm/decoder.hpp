@@ -107,6 +107,8 @@ TORCH_MODULE_IMPL(causal_lm, causal_lm_impl);
 /// transformers' ForCausalLMLoss: logits[:, :-1] predict labels[:, 1:]; mean cross-entropy
 /// over labels != -100, in float32.
 at::Tensor causal_lm_loss(const at::Tensor& logits, const at::Tensor& labels);
+/// The targets of each position: labels shifted left by one, -100 at the end.
+at::Tensor shift_labels(const at::Tensor& labels);
 
 /// Rotary cos / sin (B, T, head_dim) for position_ids (B, T), computed in float32 as
 /// transformers' default RotaryEmbedding does.
