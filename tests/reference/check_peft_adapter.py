@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Loads an adapter written by lmms with `peft` on its base model (and a full model written by
-lmms with `transformers`) and checks the logits equal the ones lmms computed.
+lmms with `transformers`) and checks the logits equal the ones lmms computed. Multimodal
+models (a config with vision_config) load as AutoModelForImageTextToText and get the
+pixel_values lmms saved next to the logits.
 
     python tests/reference/check_peft_adapter.py RUN_DIR     (RUN_DIR/adapter or RUN_DIR/model,
                                                                RUN_DIR/check_logits.safetensors)
@@ -11,28 +13,35 @@ import sys
 
 import torch
 from safetensors.torch import load_file
-from transformers import AutoModelForCausalLM
+from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
+
+
+def model_class(path: str):
+    config = json.loads((pathlib.Path(path) / "config.json").read_text())
+    return AutoModelForImageTextToText if "vision_config" in config else AutoModelForCausalLM
 
 
 def main() -> int:
     run = pathlib.Path(sys.argv[1])
     check = load_file(str(run / "check_logits.safetensors"))
+    inputs = {k: v for k, v in check.items() if k in ("input_ids", "pixel_values")}
     if (run / "adapter").exists():
         from peft import PeftModel
         config = json.loads((run / "adapter" / "adapter_config.json").read_text())
-        base = AutoModelForCausalLM.from_pretrained(config["base_model_name_or_path"], dtype=torch.float32)
+        base = model_class(config["base_model_name_or_path"]).from_pretrained(config["base_model_name_or_path"],
+                                                                             dtype=torch.float32)
         model = PeftModel.from_pretrained(base, str(run / "adapter"))
         kind = "peft adapter"
         # the adapter must really change the model
         with torch.no_grad(), model.disable_adapter():
-            base_logits = model(input_ids=check["input_ids"]).logits
+            base_logits = model(**inputs).logits
     else:
-        model = AutoModelForCausalLM.from_pretrained(str(run / "model"), dtype=torch.float32)
+        model = model_class(str(run / "model")).from_pretrained(str(run / "model"), dtype=torch.float32)
         kind = "full model"
         base_logits = None
     model.eval()
     with torch.no_grad():
-        logits = model(input_ids=check["input_ids"]).logits
+        logits = model(**inputs).logits
     diff = (logits - check["logits"]).abs().max().item()
     print(f"{kind}: max |logits(python) - logits(lmms)| = {diff:.3g}")
     failures = 0

@@ -5,6 +5,7 @@
 #include "lmms/io/hf_config.hpp"
 #include "lmms/io/mapped_file.hpp"
 #include "lmms/io/safetensors.hpp"
+#include "lmms/data/dataset.hpp"
 #include "lmms/media/image.hpp"
 #include "lmms/media/resize.hpp"
 #include "lmms/processors/clip.hpp"

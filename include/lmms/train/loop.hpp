@@ -1,10 +1,13 @@
-// lmms/train/loop.hpp: the training loop for a causal LM on tokenized samples: AdamW with
-// decay / no-decay groups, warm-up + cosine / linear / constant schedule, gradient
-// accumulation (token-weighted, so it equals one large batch), global-norm clipping, a JSONL
-// log of every step, atomic checkpoints and exact resume.
+// lmms/train/loop.hpp: the training loop for any model that maps a batch to next-token
+// logits (decoder LLMs, LLaVA, ...): AdamW with decay / no-decay groups, warm-up + cosine /
+// linear / constant schedule, gradient accumulation (token-weighted, so it equals one large
+// batch), global-norm clipping, a JSONL log of every step, atomic checkpoints and exact resume.
 //
-//   train::lm_trainer trainer(lm, options);
+//   train::lm_trainer trainer(lm, options);                 // a text LLM on token_samples
 //   trainer.run(samples);          // options.resume continues from the latest checkpoint
+//
+//   train::lm_trainer trainer(model.ptr(), forward, options);  // any model: forward(batch) -> logits
+//   trainer.run(train::batch_source{n, collate});              // collate(indices) -> lm_batch
 //
 // Checkpoints (output_dir/checkpoint-<step>/, written to a temporary directory, fsync'ed and
 // renamed): trainable.safetensors (every trainable parameter), optimizer.safetensors (AdamW
@@ -56,12 +59,25 @@ struct loop_options {
 /// HF's schedules (transformers.get_*_schedule_with_warmup): the lr factor at step `step`.
 double lr_factor(schedule s, std::int64_t step, std::int64_t total_steps, std::int64_t warmup_steps);
 
-/// Right-pads samples into (B, T) tensors; attention_mask marks real tokens.
+/// A batch: right-padded (B, T) tensors (attention_mask marks real tokens) and the media the
+/// model needs (pixel_values: every image of the batch in reading order; undefined if none).
 struct lm_batch {
-  at::Tensor input_ids, attention_mask, labels;
+  at::Tensor input_ids, attention_mask, labels, pixel_values;
   std::int64_t label_tokens = 0, real_tokens = 0;
 };
 lm_batch collate_right_pad(const std::vector<const token_sample*>& samples, text::token_id pad_token_id);
+
+/// A dataset as the trainer sees it: a size and a collate function that builds the batch of
+/// the samples at the given indices (loading and preprocessing media lazily).
+struct batch_source {
+  std::size_t size = 0;
+  std::function<lm_batch(const std::vector<std::size_t>& indices)> collate;
+};
+/// token_samples right-padded with pad_token_id (the vector must outlive the source).
+batch_source token_samples_source(const std::vector<token_sample>& samples, text::token_id pad_token_id);
+
+/// Float logits (B, T, V) of a batch; labels are not used here (the trainer shifts them).
+using forward_fn = std::function<at::Tensor(const lm_batch&)>;
 
 struct step_record {
   std::int64_t step;
@@ -71,18 +87,26 @@ struct step_record {
 class lm_trainer {
  public:
   lm_trainer(llm::causal_lm model, loop_options options);
+  /// Any model: its trainable parameters are those with requires_grad.
+  lm_trainer(std::shared_ptr<torch::nn::Module> model, forward_fn forward, loop_options options);
 
   /// Trains; returns the per-step records (also in output_dir/log.jsonl, with eval_loss lines
   /// when `eval` is given). A loss-curve picture (loss.svg) is written with each checkpoint.
-  std::vector<step_record> run(const std::vector<token_sample>& samples, const std::vector<token_sample>& eval = {});
+  std::vector<step_record> run(const batch_source& train, const batch_source& eval = {});
+  std::vector<step_record> run(const std::vector<token_sample>& samples, const std::vector<token_sample>& eval = {}) {
+    return run(token_samples_source(samples, options_.pad_token_id), token_samples_source(eval, options_.pad_token_id));
+  }
 
   /// Mean loss over label tokens of `samples`, in eval mode, without gradients.
-  double evaluate(const std::vector<token_sample>& samples);
+  double evaluate(const batch_source& samples);
+  double evaluate(const std::vector<token_sample>& samples) {
+    return evaluate(token_samples_source(samples, options_.pad_token_id));
+  }
 
   /// The latest complete checkpoint directory in output_dir, or empty.
   static std::filesystem::path latest_checkpoint(const std::filesystem::path& output_dir);
 
-  llm::causal_lm& model() { return model_; }
+  torch::nn::Module& model() { return *model_; }
 
  private:
   void save_checkpoint(std::int64_t step, std::int64_t epoch, std::int64_t batches_done);
@@ -90,7 +114,8 @@ class lm_trainer {
   void load_checkpoint(const std::filesystem::path& dir, std::int64_t& step, std::int64_t& epoch,
                        std::int64_t& batches_done);
 
-  llm::causal_lm model_;
+  std::shared_ptr<torch::nn::Module> model_;
+  forward_fn forward_;
   loop_options options_;
   std::vector<std::pair<std::string, at::Tensor>> trainable_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;

@@ -38,6 +38,7 @@ merge_report merge_lora(const std::filesystem::path& adapter_dir, const std::fil
 
 #include "lmms/core/error.hpp"
 #include "lmms/io/safetensors_torch.hpp"
+#include "lmms/models/checkpoint_layout.hpp"
 
 namespace lmms::train {
 
@@ -67,6 +68,10 @@ merge_report merge_lora(const std::filesystem::path& adapter_dir, const std::fil
   std::map<std::string, at::Tensor> weights;
   for (const auto& name : ck.names()) weights.emplace(name, io::to_tensor(ck.at(name)));
 
+  // adapters name modules as in memory (model.language_model.*); the base may use the hub layout
+  auto base_name = [&](const std::string& name) {
+    return models::checkpoint_name(name, [&](const std::string& k) { return weights.count(k) > 0; });
+  };
   merge_report report;
   const std::string prefix = "base_model.model.";
   for (const auto& [key, tensor] : adapter) {
@@ -76,7 +81,7 @@ merge_report merge_lora(const std::filesystem::path& adapter_dir, const std::fil
       std::string module = name.substr(0, at_a);
       auto b = adapter.find(prefix + module + ".lora_B.weight");
       if (b == adapter.end()) fail("adapter ", adapter_dir.string(), " has lora_A but no lora_B for ", quote(module));
-      auto w = weights.find(module + ".weight");
+      auto w = weights.find(base_name(module + ".weight"));
       if (w == weights.end())
         fail("adapter tensor ", quote(key), " has no base tensor ", quote(module + ".weight"), " in ", base.string());
       at::Tensor delta = at::matmul(b->second.to(at::kFloat), tensor.to(at::kFloat)) * scaling;
@@ -93,7 +98,7 @@ merge_report merge_lora(const std::filesystem::path& adapter_dir, const std::fil
     } else if (name.find(".lora_B.weight") != std::string::npos || name.ends_with(".lora_magnitude_vector")) {
       continue;  // handled with its lora_A
     } else {  // a fully trained module (modules_to_save)
-      auto w = weights.find(name);
+      auto w = weights.find(base_name(name));
       if (w == weights.end()) fail("adapter tensor ", quote(key), " has no base tensor ", quote(name), " in ", base.string());
       w->second = tensor.to(w->second.scalar_type());
       ++report.replaced;

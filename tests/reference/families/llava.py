@@ -2,10 +2,11 @@
 Llama), tiny and random, with the llava-1.5-hf tokenizer specification, CLIP image
 processor and chat template.
 
-Reference outputs (outputs/tiny-llava.safetensors):
-  input_ids, attention_mask, labels, pixel_values   one image + a two-turn conversation
-  logits, loss                                       float32 forward with labels
-  grad.<param name>                                  gradients of a few parameters
+Reference outputs (outputs/tiny-llava.safetensors), for each case C of
+single (one image, system prompt, two turns), multi (two images) and text (no image):
+  C.input_ids, C.attention_mask, C.labels, C.pixel_values   the processor's batch (labels: image tokens -100)
+  C.logits, C.loss                                           float32 forward with labels
+  C.grad.<param name>                                        every gradient transformers computes
 """
 from __future__ import annotations
 
@@ -17,15 +18,6 @@ from families.common import llama_sentencepiece_bpe, save_outputs, shapes_image
 
 TEMPLATES = pathlib.Path(__file__).resolve().parent.parent / "templates"
 SEED = 1234
-GRAD_PARAMS = [
-    "lm_head.weight",
-    "model.multi_modal_projector.linear_1.weight",
-    "model.multi_modal_projector.linear_2.bias",
-    "model.language_model.layers.0.self_attn.q_proj.weight",
-    "model.language_model.layers.1.mlp.down_proj.weight",
-    "model.vision_tower.encoder.layers.0.mlp.fc1.weight",
-    "model.vision_tower.embeddings.patch_embedding.weight",
-]
 
 
 def build_processor():
@@ -80,30 +72,48 @@ def make(out: pathlib.Path) -> dict:
     model.save_pretrained(sharded_dir, max_shard_size="200KB")
     processor.save_pretrained(sharded_dir)
 
-    messages = [
-        {"role": "system", "content": [{"type": "text", "text": "You describe pictures."}]},
-        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What is in the picture?"}]},
-        {"role": "assistant", "content": [{"type": "text", "text": "A red square on a gradient."}]},
-        {"role": "user", "content": [{"type": "text", "text": "Where is it?"}]},
-        {"role": "assistant", "content": [{"type": "text", "text": "Near the top left."}]},
-    ]
-    text = processor.apply_chat_template(messages, tokenize=False)
-    batch = processor(text=[text], images=[shapes_image(80, 64, seed=7)], return_tensors="pt")
-    labels = batch["input_ids"].clone()
-    labels[labels == image_token_id] = -100
-
-    model.zero_grad()
-    result = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                   pixel_values=batch["pixel_values"], labels=labels)
-    result.loss.backward()
-    params = dict(model.named_parameters())
-    tensors = {
-        "input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"], "labels": labels,
-        "pixel_values": batch["pixel_values"], "logits": result.logits, "loss": result.loss.reshape(()),
+    cases = {
+        # one image, system prompt, two turns
+        "single": ([
+            {"role": "system", "content": [{"type": "text", "text": "You describe pictures."}]},
+            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What is in the picture?"}]},
+            {"role": "assistant", "content": [{"type": "text", "text": "A red square on a gradient."}]},
+            {"role": "user", "content": [{"type": "text", "text": "Where is it?"}]},
+            {"role": "assistant", "content": [{"type": "text", "text": "Near the top left."}]},
+        ], [shapes_image(80, 64, seed=7)]),
+        # two images in one turn
+        "multi": ([
+            {"role": "user", "content": [{"type": "image"}, {"type": "image"}, {"type": "text", "text": "Same?"}]},
+            {"role": "assistant", "content": [{"type": "text", "text": "No, the colours differ."}]},
+        ], [shapes_image(64, 64, seed=3), shapes_image(50, 90, seed=4)]),
+        # text only (lmms-finetune's LLaVA collator fails on these)
+        "text": ([
+            {"role": "user", "content": [{"type": "text", "text": "Say hi."}]},
+            {"role": "assistant", "content": [{"type": "text", "text": "Hi there."}]},
+        ], []),
     }
-    for name in GRAD_PARAMS:
-        tensors[f"grad.{name}"] = params[name].grad
-    save_outputs(out / "outputs" / "tiny-llava.safetensors", tensors, {"text": text, "seed": str(SEED)})
+    tensors = {}
+    summary = {}
+    params = dict(model.named_parameters())
+    for case, (messages, images) in cases.items():
+        text = processor.apply_chat_template(messages, tokenize=False)
+        batch = processor(text=[text], images=images or None, return_tensors="pt")
+        labels = batch["input_ids"].clone()
+        labels[labels == image_token_id] = -100
+        model.zero_grad()
+        result = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                       pixel_values=batch.get("pixel_values"), labels=labels)
+        result.loss.backward()
+        tensors |= {f"{case}.input_ids": batch["input_ids"], f"{case}.attention_mask": batch["attention_mask"],
+                    f"{case}.labels": labels, f"{case}.logits": result.logits,
+                    f"{case}.loss": result.loss.reshape(())}
+        if images:
+            tensors[f"{case}.pixel_values"] = batch["pixel_values"]
+        # every gradient HF computes (the last CLIP layer and post_layernorm get none: layer -2 is read)
+        for name, p in params.items():
+            if p.grad is not None:
+                tensors[f"{case}.grad.{name}"] = p.grad.clone()
+        summary[case] = {"tokens": int(batch["input_ids"].shape[1]), "loss": result.loss.item()}
+    save_outputs(out / "outputs" / "tiny-llava.safetensors", tensors, {"seed": str(SEED)})
     return {"model": str(model_dir.relative_to(out)), "sharded": str(sharded_dir.relative_to(out)),
-            "parameters": sum(p.numel() for p in model.parameters()), "text": text,
-            "loss": result.loss.item()}
+            "parameters": sum(p.numel() for p in model.parameters()), "cases": summary}

@@ -64,7 +64,21 @@ bool no_decay(const std::string& name, const at::Tensor& p) {
 }
 }  // namespace
 
-lm_trainer::lm_trainer(llm::causal_lm model, loop_options options) : model_(std::move(model)), options_(std::move(options)) {
+batch_source token_samples_source(const std::vector<token_sample>& samples, text::token_id pad_token_id) {
+  const std::vector<token_sample>* all = &samples;
+  return {samples.size(), [all, pad_token_id](const std::vector<std::size_t>& indices) {
+            std::vector<const token_sample*> chosen;
+            for (std::size_t i : indices) chosen.push_back(&(*all)[i]);
+            return collate_right_pad(chosen, pad_token_id);
+          }};
+}
+
+lm_trainer::lm_trainer(llm::causal_lm model, loop_options options)
+    : lm_trainer(model.ptr(), [model](const lm_batch& b) mutable { return model->forward(b.input_ids, b.attention_mask); },
+                 std::move(options)) {}
+
+lm_trainer::lm_trainer(std::shared_ptr<torch::nn::Module> model, forward_fn forward, loop_options options)
+    : model_(std::move(model)), forward_(std::move(forward)), options_(std::move(options)) {
   std::vector<at::Tensor> decay, plain;
   for (const auto& p : model_->named_parameters()) {
     if (!p.value().requires_grad()) continue;
@@ -81,20 +95,20 @@ lm_trainer::lm_trainer(llm::causal_lm model, loop_options options) : model_(std:
   optimizer_ = std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(options_.lr));
 }
 
-double lm_trainer::evaluate(const std::vector<token_sample>& samples) {
-  if (samples.empty()) return 0.0;
+double lm_trainer::evaluate(const batch_source& samples) {
+  if (samples.size == 0) return 0.0;
   at::NoGradGuard no_grad;
   const bool was_training = model_->is_training();
   model_->eval();
   double sum = 0;
   std::int64_t tokens = 0;
-  for (std::size_t k = 0; k < samples.size(); k += static_cast<std::size_t>(options_.batch_size)) {
-    std::vector<const token_sample*> chosen;
-    for (std::size_t i = k; i < std::min(samples.size(), k + static_cast<std::size_t>(options_.batch_size)); ++i)
-      chosen.push_back(&samples[i]);
-    auto b = collate_right_pad(chosen, options_.pad_token_id);
+  for (std::size_t k = 0; k < samples.size; k += static_cast<std::size_t>(options_.batch_size)) {
+    std::vector<std::size_t> chosen;
+    for (std::size_t i = k; i < std::min(samples.size, k + static_cast<std::size_t>(options_.batch_size)); ++i)
+      chosen.push_back(i);
+    auto b = samples.collate(chosen);
     nn::autocast_scope autocast(options_.precision);
-    at::Tensor logits = model_->forward(b.input_ids, b.attention_mask).to(at::kFloat);
+    at::Tensor logits = forward_(b).to(at::kFloat);
     sum += at::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}), llm::shift_labels(b.labels).reshape({-1}), {},
                                   at::Reduction::Sum, -100)
                .item<double>();
@@ -232,11 +246,11 @@ void lm_trainer::load_checkpoint(const std::filesystem::path& dir, std::int64_t&
   batches_done = ts.at("batches_done").get<std::int64_t>();
 }
 
-std::vector<step_record> lm_trainer::run(const std::vector<token_sample>& samples, const std::vector<token_sample>& eval) {
+std::vector<step_record> lm_trainer::run(const batch_source& samples, const batch_source& eval) {
   namespace fs = std::filesystem;
-  if (samples.empty()) fail("no training samples");
+  if (samples.size == 0) fail("no training samples");
   fs::create_directories(options_.output_dir);
-  const auto N = static_cast<std::int64_t>(samples.size());
+  const auto N = static_cast<std::int64_t>(samples.size);
   const std::int64_t micro_per_epoch = (N + options_.batch_size - 1) / options_.batch_size;
   const std::int64_t steps_per_epoch = (micro_per_epoch + options_.grad_accum - 1) / options_.grad_accum;
   const std::int64_t total = options_.max_steps > 0 ? options_.max_steps : options_.epochs * steps_per_epoch;
@@ -294,10 +308,10 @@ std::vector<step_record> lm_trainer::run(const std::vector<token_sample>& sample
         batches_done = 0;
         order = order_of(epoch);
       }
-      std::vector<const token_sample*> chosen;
+      std::vector<std::size_t> chosen;
       for (std::int64_t k = batches_done * options_.batch_size; k < std::min(N, (batches_done + 1) * options_.batch_size); ++k)
-        chosen.push_back(&samples[order[static_cast<std::size_t>(k)]]);
-      micro.push_back(collate_right_pad(chosen, options_.pad_token_id));
+        chosen.push_back(order[static_cast<std::size_t>(k)]);
+      micro.push_back(samples.collate(chosen));
       ++batches_done;
     }
     std::int64_t label_tokens = 0, real_tokens = 0;
@@ -308,7 +322,7 @@ std::vector<step_record> lm_trainer::run(const std::vector<token_sample>& sample
       at::Tensor logits;
       {
         nn::autocast_scope autocast(options_.precision);
-        logits = model_->forward(b.input_ids, b.attention_mask).to(at::kFloat);
+        logits = forward_(b).to(at::kFloat);
       }
       at::Tensor sum = at::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}), llm::shift_labels(b.labels).reshape({-1}),
                                               {}, at::Reduction::Sum, -100);
@@ -348,7 +362,7 @@ std::vector<step_record> lm_trainer::run(const std::vector<token_sample>& sample
                   r.tokens_per_second, elapsed, eta);
       std::fflush(stdout);
     }
-    if (!eval.empty() && ((options_.eval_steps > 0 && step % options_.eval_steps == 0) || step == total)) {
+    if (eval.size > 0 && ((options_.eval_steps > 0 && step % options_.eval_steps == 0) || step == total)) {
       const double eval_loss = evaluate(eval);
       eval_curve_.emplace_back(static_cast<double>(step), eval_loss);
       log << nlohmann::json{{"step", step}, {"eval_loss", eval_loss}}.dump() << "\n" << std::flush;

@@ -1,0 +1,55 @@
+// lmms/models/llava/data.hpp: LLaVA-1.5 samples for training: the conversation rendered in
+// the llava chat format, each <image> token expanded to the tower's image_tokens() copies
+// (labels -100 there), images decoded and CLIP-processed lazily when a batch is built.
+//
+//   auto ds = data::load_dataset({.file = "train.json", .image_folder = "images"});
+//   auto prepared = llava::prepare_samples(ds, chat, cfg, {.max_length = 2048});
+//   train::batch_source batches = llava::batch_source_of(prepared.samples, clip, pad_id);
+//
+// A sample longer than max_length is never cut inside an image span: it is truncated after
+// its last image if the text alone is too long there, and dropped and counted otherwise
+// (lmms-finetune cuts through image tokens and then fails in the model).
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "lmms/data/dataset.hpp"
+#include "lmms/models/llava/llava.hpp"
+#include "lmms/processors/clip.hpp"
+#include "lmms/text/chat.hpp"
+#include "lmms/train/loop.hpp"
+
+namespace lmms::llava {
+
+struct sample_tokens {
+  std::vector<text::token_id> input_ids, labels;
+  std::vector<std::filesystem::path> images;
+  std::size_t source_index = 0;  // position in the dataset file, for error messages
+};
+
+struct prepare_options {
+  std::int64_t max_length = 2048;
+  bool drop_too_long = true;  // false: a sample whose image span does not fit is an error
+};
+
+struct prepared_samples {
+  std::vector<sample_tokens> samples;
+  std::size_t truncated = 0, dropped = 0;
+  std::vector<std::string> problems;  // one line per dropped sample
+};
+
+prepared_samples prepare_samples(const data::dataset& dataset, const text::chat_renderer& chat, const llava_config& config,
+                                 const prepare_options& options, const std::string& source = "dataset");
+
+/// The trainer's view: collate(indices) decodes and processes the images of those samples
+/// (an unreadable image is an error naming the file) and right-pads the text.
+train::batch_source batch_source_of(const std::vector<sample_tokens>& samples, const processors::clip_config& processor,
+                                    text::token_id pad_token_id);
+
+}  // namespace lmms::llava
+
+#ifdef LMMS_IMPLEMENTATION
+#include "lmms/impl/models/llava_data_impl.hpp"
+#endif

@@ -1,0 +1,85 @@
+// lmms/models/llava/llava.hpp: LLaVA-1.5 (transformers' LlavaForConditionalGeneration): a
+// CLIP vision tower, a two-layer projector and a decoder LLM (Llama / Vicuna, Mistral, Qwen2).
+// Each image becomes image_seq_length embeddings that replace its <image> tokens.
+//
+// Parameter names are transformers 5's in-memory names (model.vision_tower.*,
+// model.multi_modal_projector.*, model.language_model.*, lm_head.*), so PEFT adapters name
+// their modules as peft does on the HF model. Checkpoints in either layout load:
+// transformers 5's, and the hub's llava-hf one (vision_tower.vision_model.*,
+// language_model.model.*, language_model.lm_head.*).
+//
+//   auto cfg = llava::llava_config::from_hf(io::hf_config::load(dir));
+//   llava::llava_model model(cfg);
+//   llava::load_weights(*model, io::safetensors_checkpoint::open(dir));
+//   at::Tensor logits = model->forward(input_ids, attention_mask, pixel_values);
+#pragma once
+
+#include <vector>
+
+#include "lmms/io/hf_config.hpp"
+#include "lmms/io/safetensors.hpp"
+#include "lmms/models/checkpoint_layout.hpp"
+#include "lmms/models/llm/decoder.hpp"
+#include "lmms/models/vision/clip.hpp"
+#include "lmms/nn/linear.hpp"
+#include "lmms/torch.hpp"
+
+namespace lmms::llava {
+
+struct llava_config {
+  llm::decoder_config text;
+  vision::clip_config vision;
+  std::int64_t image_token_id = 0;
+  /// Which CLIP hidden states feed the projector, as indices into (embeddings, layer 1 output,
+  /// ...): transformers' vision_feature_layer with negatives resolved. Several are concatenated.
+  std::vector<std::int64_t> feature_layers;
+  bool drop_cls = true;  // vision_feature_select_strategy "default" (drop CLS) vs "full"
+  std::string projector_act = "gelu";
+  bool projector_bias = true;
+
+  /// Embeddings per image: the patches, plus CLS with the "full" strategy.
+  std::int64_t image_tokens() const { return vision.num_patches() + (drop_cls ? 0 : 1); }
+  static llava_config from_hf(const io::hf_config& config);
+};
+
+class projector_impl : public torch::nn::Module {
+ public:
+  projector_impl(std::int64_t in, std::int64_t out, const std::string& act, bool bias);
+  at::Tensor forward(const at::Tensor& x);
+  nn::linear linear_1{nullptr}, linear_2{nullptr};
+
+ private:
+  std::string act_;
+};
+TORCH_MODULE_IMPL(projector, projector_impl);
+
+class llava_model_impl : public torch::nn::Module {
+ public:
+  explicit llava_model_impl(const llava_config& c);
+
+  /// pixel_values (N, 3, S, S) -> projected image features (N, image_tokens, text hidden).
+  at::Tensor image_features(const at::Tensor& pixel_values);
+  /// input_ids (B, T) with image_tokens() <image> ids per image, images in reading order;
+  /// pixel_values (N, 3, S, S) or undefined for text-only batches. Returns float32 logits (B, T, V).
+  at::Tensor forward(const at::Tensor& input_ids, const at::Tensor& attention_mask = {},
+                     const at::Tensor& pixel_values = {});
+  /// The inputs_embeds forward uses (text embeddings with image features scattered in).
+  at::Tensor input_embeddings(const at::Tensor& input_ids, const at::Tensor& pixel_values);
+
+  vision::clip_vision vision_tower{nullptr};       // model.vision_tower
+  projector multi_modal_projector{nullptr};        // model.multi_modal_projector
+  llm::decoder_model language_model{nullptr};      // model.language_model
+  nn::linear lm_head{nullptr};                     // lm_head (absent when tied)
+  llava_config config;
+};
+TORCH_MODULE_IMPL(llava_model, llava_model_impl);
+
+/// Loads every parameter (either layout, see models/checkpoint_layout.hpp); a missing or
+/// misshapen tensor is an error naming it.
+void load_weights(llava_model_impl& model, const io::safetensors_checkpoint& checkpoint);
+
+}  // namespace lmms::llava
+
+#ifdef LMMS_IMPLEMENTATION
+#include "lmms/impl/models/llava_impl.hpp"
+#endif
