@@ -5,6 +5,7 @@
 //   lmms config PATH [KEY.KEY...]  values of a config.json (nested keys with dots)
 //   lmms tokenize --tokenizer DIR  stdin lines (or JSON strings) -> JSON lines of ids
 //   lmms merge-lora --adapter DIR --output DIR [--base DIR]   fold a LoRA adapter into its base
+//   lmms generate --model DIR ...  answers of a model (+ adapter) to a prompt or a dataset
 //   lmms version                   lmms and libtorch versions
 #include <cstdio>
 #include <iostream>
@@ -23,6 +24,8 @@
 #include "lmms/train/merge.hpp"
 #include "lmms/text/tokenizer.hpp"
 #include "lmms/version.hpp"
+
+int generate_command(const std::vector<std::string>& args);  // tools/generate_command.cpp
 
 namespace {
 
@@ -44,6 +47,12 @@ constexpr const char* usage =
     "  merge-lora --adapter DIR --output DIR [--base DIR]\n"
     "                            fold a PEFT LoRA adapter (and its modules_to_save) into the base\n"
     "                            model; writes a standalone HF model with tokenizer and processor files\n"
+    "  generate --model DIR [--adapter DIR] [--image F ...] [--system TEXT] --prompt TEXT\n"
+    "  generate --model DIR [--adapter DIR] --data FILE [--image-folder DIR]\n"
+    "                            answer a prompt (or each sample's first user turn, printed as JSON\n"
+    "                            lines with the reference answer) with a KV cache; options:\n"
+    "                            --max-new-tokens N (64) --temperature T (0 = greedy) --top-k K\n"
+    "                            --top-p P --seed N --stop TEXT --chat FORMAT\n"
     "  version                   print the lmms and libtorch versions\n";
 
 int supported_models_command() {
@@ -178,6 +187,7 @@ int main(int argc, char** argv) {
       return inspect_command(args[0]);
     }
     if (command == "tokenize") return tokenize_command(args);
+    if (command == "generate") return generate_command(args);
     if (command == "merge-lora") {
       std::string adapter, output, base;
       for (std::size_t i = 0; i + 1 < args.size(); i += 2) {

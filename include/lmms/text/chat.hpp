@@ -70,11 +70,15 @@ class chat_renderer {
   /// Throws lmms::error for malformed samples: no turns, an odd number of turns, a placeholder
   /// in an assistant turn, a placeholder token missing from the vocabulary.
   chat_tokens render(const chat_sample& sample) const;
+  /// The prompt for generation: turns end with a user turn, followed by the assistant header
+  /// (the templates' add_generation_prompt); BOS but no EOS for llava. Labels are all ignored.
+  chat_tokens render_prompt(const chat_sample& sample) const;
 
   chat_format format() const { return format_; }
   const tokenizer& tokenizer_used() const { return tok_; }
 
  private:
+  chat_tokens render_impl(const chat_sample& sample, bool prompt) const;
   tokenizer tok_;
   chat_format format_;
   chat_options options_;

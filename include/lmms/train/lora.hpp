@@ -46,6 +46,12 @@ struct peft_adapter_info {
 /// for DoRA, and base_model.model.<module>.<param> for modules_to_save.
 void save_peft_adapter(torch::nn::Module& root, const std::filesystem::path& dir, const peft_adapter_info& info);
 
+/// Reads a PEFT LoRA adapter directory (lmms's or peft's: target_modules as full names or
+/// name suffixes, modules_to_save, DoRA, rsLoRA) onto `root`: attaches the adapters and loads
+/// their weights and the saved modules. Every adapter tensor must find its parameter; what
+/// does not is an error naming it. Returns the adapter's settings.
+peft_adapter_info load_peft_adapter(torch::nn::Module& root, const std::filesystem::path& dir);
+
 }  // namespace lmms::train
 
 #ifdef LMMS_IMPLEMENTATION

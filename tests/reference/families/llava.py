@@ -7,6 +7,7 @@ single (one image, system prompt, two turns), multi (two images) and text (no im
   C.input_ids, C.attention_mask, C.labels, C.pixel_values   the processor's batch (labels: image tokens -100)
   C.logits, C.loss                                           float32 forward with labels
   C.grad.<param name>                                        every gradient transformers computes
+and gen.input_ids, gen.pixel_values, gen.new_ids: greedy generate() of 12 new tokens.
 """
 from __future__ import annotations
 
@@ -114,6 +115,15 @@ def make(out: pathlib.Path) -> dict:
             if p.grad is not None:
                 tensors[f"{case}.grad.{name}"] = p.grad.clone()
         summary[case] = {"tokens": int(batch["input_ids"].shape[1]), "loss": result.loss.item()}
+    # greedy generation (12 new tokens, no early stop) from a prompt with an image
+    prompt = processor.apply_chat_template(cases["single"][0][:2], add_generation_prompt=True, tokenize=False)
+    batch = processor(text=[prompt], images=cases["single"][1], return_tensors="pt")
+    with torch.no_grad():
+        generated = model.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                                   pixel_values=batch["pixel_values"], do_sample=False, max_new_tokens=12,
+                                   min_new_tokens=12)
+    tensors |= {"gen.input_ids": batch["input_ids"], "gen.pixel_values": batch["pixel_values"],
+                "gen.new_ids": generated[:, batch["input_ids"].shape[1]:]}
     save_outputs(out / "outputs" / "tiny-llava.safetensors", tensors, {"seed": str(SEED)})
     return {"model": str(model_dir.relative_to(out)), "sharded": str(sharded_dir.relative_to(out)),
             "parameters": sum(p.numel() for p in model.parameters()), "cases": summary}

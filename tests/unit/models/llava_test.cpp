@@ -4,8 +4,12 @@
 // layouts (transformers 5 and the hub's llava-hf) load to the same weights.
 #include <cstdio>
 
+#include <ATen/CPUGeneratorImpl.h>
+
+#include "lmms/infer/generate.hpp"
 #include "lmms/io/safetensors_torch.hpp"
 #include "lmms/models/llava/llava.hpp"
+#include "lmms/text/chat.hpp"
 #include "support/test.hpp"
 
 using namespace lmms;
@@ -73,4 +77,55 @@ CATCH_TEST_CASE("LLaVA: sharded checkpoint loads the same weights; wrong image c
   at::Tensor pixels = out.at("multi.pixel_values");  // two images for a one-image sample
   CATCH_CHECK_THROWS_WITH(a->forward(ids, {}, pixels),
                           Catch::Matchers::Contains("but 2 images of 16 tokens each"));
+}
+
+CATCH_TEST_CASE("LLaVA greedy generation with a KV cache gives transformers' tokens", "[models][llava][generate][reference]") {
+  auto ref = lmms::test::reference_dir();
+  auto model = load_tiny_llava(ref / "models" / "tiny-llava");
+  model->eval();
+  auto tok = text::tokenizer::load(ref / "models" / "tiny-llava");
+  auto out = io::load_safetensors(ref / "outputs" / "tiny-llava.safetensors");
+  at::NoGradGuard no_grad;
+  at::Tensor embeds = model->input_embeddings(out.at("gen.input_ids"), out.at("gen.pixel_values"));
+  auto steps = infer::steps_of(model->language_model, [model](const at::Tensor& h) mutable { return model->logits_from_hidden(h); });
+  auto g = infer::generate(steps, embeds, tok, {.max_new_tokens = 12});
+  at::Tensor want = out.at("gen.new_ids").squeeze(0);
+  std::vector<std::int64_t> got(g.ids.begin(), g.ids.end());
+  CATCH_CHECK(at::equal(at::tensor(got, at::kLong), want));
+  CATCH_CHECK(g.finish == "length");
+
+  // the prompt lmms renders for generation is the one transformers' chat template gives
+  text::chat_renderer chat(tok, text::chat_format::llava);
+  auto prompt = chat.render_prompt({.system_prompt = "You describe pictures.", .turns = {"<image>\nWhat is in the picture?"}});
+  std::vector<std::int64_t> expanded;
+  for (auto id : prompt.input_ids) {
+    if (id == model->config.image_token_id) expanded.insert(expanded.end(), 16, id);
+    else expanded.push_back(id);
+  }
+  CATCH_CHECK(at::equal(at::tensor(expanded, at::kLong), out.at("gen.input_ids").squeeze(0)));
+
+  // the cached path gives the logits of a full forward at every step
+  llm::kv_cache cache;
+  at::Tensor ids = out.at("gen.input_ids");
+  at::Tensor last = steps.last_logits(embeds, cache);
+  at::Tensor full = model->forward(ids, {}, out.at("gen.pixel_values")).select(1, ids.size(1) - 1).squeeze(0);
+  CATCH_CHECK((last - full).abs().max().item<double>() < 1e-5);
+
+  // stop strings and EOS end generation early
+  auto eos = infer::generate(steps, embeds, tok, {.max_new_tokens = 12, .eos_ids = {g.ids[2]}});
+  CATCH_CHECK(eos.ids.size() <= 3);
+  CATCH_CHECK(eos.finish == "eos");
+}
+
+CATCH_TEST_CASE("sampling: top-k 1 is greedy, top-p keeps the nucleus, seeds repeat", "[generate]") {
+  at::Tensor logits = at::tensor({0.1f, 3.0f, 2.9f, -1.0f});
+  at::Generator rng = at::detail::createCPUGenerator(1);
+  CATCH_CHECK(infer::next_token(logits, {.temperature = 1.0, .top_k = 1}, rng) == 1);
+  for (int i = 0; i < 50; ++i) {
+    auto t = infer::next_token(logits, {.temperature = 1.0, .top_p = 0.9}, rng);
+    CATCH_CHECK((t == 1 || t == 2));
+  }
+  at::Generator a = at::detail::createCPUGenerator(7), b = at::detail::createCPUGenerator(7);
+  for (int i = 0; i < 20; ++i)
+    CATCH_CHECK(infer::next_token(logits, {.temperature = 2.0}, a) == infer::next_token(logits, {.temperature = 2.0}, b));
 }

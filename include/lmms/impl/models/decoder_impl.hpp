@@ -78,7 +78,7 @@ at::Tensor rotate_half(const at::Tensor& x) {
 }  // namespace
 
 at::Tensor attention_impl::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                                   const at::Tensor& mask) {
+                                   const at::Tensor& mask, layer_cache* cache) {
   const auto B = x.size(0), T = x.size(1);
   at::Tensor q = q_proj->forward(x).view({B, T, heads_, head_dim_}).transpose(1, 2);
   at::Tensor k = k_proj->forward(x).view({B, T, kv_heads_, head_dim_}).transpose(1, 2);
@@ -88,14 +88,24 @@ at::Tensor attention_impl::forward(const at::Tensor& x, const at::Tensor& cos, c
   at::Tensor c = cos.unsqueeze(1), s = sin.unsqueeze(1);
   q = q * c + rotate_half(q) * s;
   k = k * c + rotate_half(k) * s;
+  if (cache) {
+    if (cache->k.defined()) {
+      if (T != 1) fail("a KV cache takes the prompt once, then one position per forward (got ", T, " new positions)");
+      k = at::cat({cache->k, k}, 2);
+      v = at::cat({cache->v, v}, 2);
+    }
+    cache->k = k;
+    cache->v = v;
+  }
   if (kv_heads_ != heads_) {  // repeat_kv
     k = k.repeat_interleave(heads_ / kv_heads_, 1);
     v = v.repeat_interleave(heads_ / kv_heads_, 1);
   }
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim_));
-  at::Tensor out = mask.defined()
-                       ? at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, scale)
-                       : at::scaled_dot_product_attention(q, k, v, {}, 0.0, true, scale);
+  // no mask: causal over the new positions, or one new position that sees everything cached
+  const bool causal = !mask.defined() && q.size(2) > 1;
+  at::Tensor out = at::scaled_dot_product_attention(q, k, v, mask.defined() ? std::optional<at::Tensor>(mask) : std::nullopt,
+                                                    0.0, causal, scale);
   out = out.transpose(1, 2).reshape({B, T, heads_ * head_dim_});
   return o_proj->forward(out);
 }
@@ -118,8 +128,8 @@ decoder_layer_impl::decoder_layer_impl(const decoder_config& c) {
 }
 
 at::Tensor decoder_layer_impl::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                                       const at::Tensor& mask) {
-  at::Tensor h = x + self_attn->forward(input_layernorm->forward(x), cos, sin, mask);
+                                       const at::Tensor& mask, layer_cache* cache) {
+  at::Tensor h = x + self_attn->forward(input_layernorm->forward(x), cos, sin, mask, cache);
   return h + mlp_->forward(post_attention_layernorm->forward(h));
 }
 
@@ -151,7 +161,11 @@ decoder_model_impl::decoder_model_impl(const decoder_config& c) : config(c) {
 }
 
 at::Tensor decoder_model_impl::forward_embeds(const at::Tensor& inputs_embeds, const at::Tensor& position_ids,
-                                              const at::Tensor& attention_mask) {
+                                              const at::Tensor& attention_mask, kv_cache* cache) {
+  if (cache) {
+    if (attention_mask.defined()) fail("generation with a KV cache takes no attention mask (one unpadded sequence)");
+    cache->layers.resize(static_cast<std::size_t>(config.num_layers));
+  }
   auto [cos_f, sin_f] = rotary_cos_sin(position_ids, config.head_dim, config.rope_theta);
   at::Tensor cos = cos_f.to(inputs_embeds.scalar_type()), sin = sin_f.to(inputs_embeds.scalar_type());
   at::Tensor mask;
@@ -165,9 +179,13 @@ at::Tensor decoder_model_impl::forward_embeds(const at::Tensor& inputs_embeds, c
                .unsqueeze(1);
   }
   at::Tensor h = inputs_embeds;
+  std::size_t index = 0;
   for (const auto& layer : *layers) {
     auto* l = layer->as<decoder_layer_impl>();
-    if (gradient_checkpointing && is_training())
+    layer_cache* slot = cache ? &cache->layers[index++] : nullptr;
+    if (slot)
+      h = l->forward(h, cos, sin, mask, slot);
+    else if (gradient_checkpointing && is_training())
       h = nn::checkpoint([l, cos, sin, mask](const at::Tensor& x) { return l->forward(x, cos, sin, mask); }, h);  // by value: backward runs after this frame
     else
       h = l->forward(h, cos, sin, mask);

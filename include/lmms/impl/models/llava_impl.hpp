@@ -94,7 +94,10 @@ at::Tensor llava_model_impl::forward(const at::Tensor& input_ids, const at::Tens
                                      const at::Tensor& pixel_values) {
   at::Tensor embeds = input_embeddings(input_ids, pixel_values);
   at::Tensor positions = at::arange(input_ids.size(1), at::kLong).unsqueeze(0).expand({input_ids.size(0), -1});
-  at::Tensor hidden = language_model->forward_embeds(embeds, positions, attention_mask);
+  return logits_from_hidden(language_model->forward_embeds(embeds, positions, attention_mask));
+}
+
+at::Tensor llava_model_impl::logits_from_hidden(const at::Tensor& hidden) {
   at::Tensor logits = lm_head ? lm_head->forward(hidden) : at::linear(hidden, language_model->embed_tokens_weight);
   return logits.to(at::kFloat);
 }

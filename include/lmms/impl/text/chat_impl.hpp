@@ -119,11 +119,17 @@ chat_renderer::chat_renderer(const tokenizer& tok, chat_format format, chat_opti
   }
 }
 
-chat_tokens chat_renderer::render(const chat_sample& sample) const {
+chat_tokens chat_renderer::render(const chat_sample& sample) const { return render_impl(sample, false); }
+
+chat_tokens chat_renderer::render_prompt(const chat_sample& sample) const { return render_impl(sample, true); }
+
+chat_tokens chat_renderer::render_impl(const chat_sample& sample, bool prompt) const {
   const auto& turns = sample.turns;
   if (turns.empty()) fail("the conversation has no turns");
-  if (turns.size() % 2 != 0)
+  if (!prompt && turns.size() % 2 != 0)
     fail("the conversation has ", turns.size(), " turns; it needs user / assistant pairs, user first");
+  if (prompt && turns.size() % 2 != 1)
+    fail("a generation prompt ends with a user turn; this one has ", turns.size(), " turns");
   chat_tokens out;
   for (std::size_t i = 1; i < turns.size(); i += 2)
     if (turns[i].find("<image>") != std::string::npos || turns[i].find("<video>") != std::string::npos)
@@ -181,6 +187,12 @@ chat_tokens chat_renderer::render(const chat_sample& sample) const {
       out.text += std::string(user ? "<|im_start|>user\n" : "<|im_start|>assistant\n") + text + "<|im_end|>\n";
       append(ids, labels);
     }
+    if (prompt) {
+      std::vector<token_id> ids = ids_of("<|im_start|>assistant");
+      ids.insert(ids.end(), nl.begin(), nl.end());
+      out.text += "<|im_start|>assistant\n";
+      append(ids, std::vector<token_id>(ids.size(), ignore_index));
+    }
     out.images = static_cast<int>(image);
     if (image != sample.image_paths.size())
       fail("the sample has ", sample.image_paths.size(), " images but ", image, " <image> placeholders");
@@ -208,8 +220,9 @@ chat_tokens chat_renderer::render(const chat_sample& sample) const {
       user = detail::replace_all(user, "<image>", "<|vision_start|><|image_pad|><|vision_end|>");
       user = detail::replace_all(user, "<video>", "<|vision_start|><|video_pad|><|vision_end|>");
       add("<|im_start|>user\n" + user + "<|im_end|>\n", false);
-      add("<|im_start|>assistant\n" + turns[i + 1] + "<|im_end|>\n", true);
+      if (i + 1 < turns.size()) add("<|im_start|>assistant\n" + turns[i + 1] + "<|im_end|>\n", true);
     }
+    if (prompt) add("<|im_start|>assistant\n", false);
     return out;
   }
 
@@ -274,10 +287,16 @@ chat_tokens chat_renderer::render(const chat_sample& sample) const {
       case chat_format::qwen_vl: break;
     }
   }
-  const bool special = format_ == chat_format::llava;  // BOS + EOS (add_eos_token)
+  if (prompt) text += format_ == chat_format::llava ? "ASSISTANT:" : "<|im_start|>assistant\n";
+  const bool special = format_ == chat_format::llava && !prompt;  // BOS + EOS (add_eos_token)
   encoding e = tok_.encode(text, special);
+  if (format_ == chat_format::llava && prompt) {  // BOS only: the answer comes next
+    e.ids.insert(e.ids.begin(), *tok_.token_to_id(options_.bos));
+    e.offsets.insert(e.offsets.begin(), std::pair<std::size_t, std::size_t>{0, 0});
+    e.special_tokens_mask.insert(e.special_tokens_mask.begin(), 1);
+  }
   auto mask = detail::assistant_mask(e, spans);
-  if (format_ == chat_format::llava && !mask.empty()) mask.back() = 1;  // the final EOS is a label
+  if (format_ == chat_format::llava && !prompt && !mask.empty()) mask.back() = 1;  // the final EOS is a label
   out.text = std::move(text);
   out.input_ids = e.ids;
   out.labels.resize(e.ids.size());

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <algorithm>
+#include <fstream>
 
 #include <nlohmann/json.hpp>
 
@@ -93,6 +94,67 @@ void save_peft_adapter(torch::nn::Module& root, const std::filesystem::path& dir
       {"revision", nullptr},
   };
   io::write_file_atomically(dir / "adapter_config.json", config.dump(2) + "\n");
+}
+
+peft_adapter_info load_peft_adapter(torch::nn::Module& root, const std::filesystem::path& dir) {
+  const auto config_path = dir / "adapter_config.json";
+  std::ifstream in(config_path);
+  if (!in) fail("cannot open ", config_path.string(), " (is ", dir.string(), " a PEFT adapter directory?)");
+  nlohmann::json c;
+  try {
+    c = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    fail(config_path.string(), " is not valid JSON (", e.what(), ")");
+  }
+  if (c.value("peft_type", "") != "LORA") fail(config_path.string(), ": peft_type is not LORA");
+  peft_adapter_info info;
+  info.base_model = c.value("base_model_name_or_path", "");
+  info.options.rank = c.at("r").get<std::int64_t>();
+  info.options.alpha = c.at("lora_alpha").get<double>();
+  info.options.dropout = c.value("lora_dropout", 0.0);
+  info.options.rslora = c.value("use_rslora", false);
+  info.options.dora = c.value("use_dora", false);
+  if (c.contains("target_modules") && c["target_modules"].is_array())
+    info.targets = c["target_modules"].get<std::vector<std::string>>();
+  else
+    fail(config_path.string(), ": target_modules must be a list of module names (a regex string is not supported)");
+  if (c.contains("modules_to_save") && c["modules_to_save"].is_array())
+    info.modules_to_save = c["modules_to_save"].get<std::vector<std::string>>();
+  // peft matches a target by its full name or as a suffix after a dot
+  auto targets = info.targets;
+  auto attached = apply_lora(root, info.options, [targets](const std::string& name) {
+    for (const auto& t : targets)
+      if (name == t || (name.size() > t.size() && name.ends_with("." + t))) return true;
+    return false;
+  });
+  if (attached.empty()) fail(config_path.string(), ": none of its target_modules is a Linear layer of this model");
+
+  auto tensors = io::load_safetensors(dir / "adapter_model.safetensors");
+  at::NoGradGuard no_grad;
+  std::size_t used = 0;
+  for (auto& item : root.named_parameters(true)) {
+    const std::string& name = item.key();
+    std::string key = "base_model.model." + name;
+    if (name.ends_with(".lora_magnitude_vector.weight")) key = key.substr(0, key.size() - 7);
+    bool wanted = name.find(".lora_A.") != std::string::npos || name.find(".lora_B.") != std::string::npos ||
+                  name.ends_with(".lora_magnitude_vector.weight");
+    for (const auto& m : info.modules_to_save)
+      wanted = wanted || name.rfind(m + ".", 0) == 0 || name.find("." + m + ".") != std::string::npos;
+    if (!wanted) continue;
+    auto it = tensors.find(key);
+    if (it == tensors.end()) {
+      if (name.find(".lora_") != std::string::npos) fail(dir.string(), ": the adapter has no tensor ", quote(key));
+      continue;  // a module_to_save parameter peft did not store (e.g. frozen): keep the base
+    }
+    if (it->second.sizes() != item.value().sizes())
+      fail(dir.string(), ": adapter tensor ", quote(key), " has shape ", it->second.sizes(), " but the model has ",
+           item.value().sizes());
+    item.value().copy_(it->second);
+    ++used;
+  }
+  if (used < tensors.size())
+    fail(dir.string(), ": ", tensors.size() - used, " adapter tensors match no parameter of this model (is it the base the adapter was trained on?)");
+  return info;
 }
 
 }  // namespace lmms::train

@@ -65,6 +65,8 @@ class llava_model_impl : public torch::nn::Module {
                      const at::Tensor& pixel_values = {});
   /// The inputs_embeds forward uses (text embeddings with image features scattered in).
   at::Tensor input_embeddings(const at::Tensor& input_ids, const at::Tensor& pixel_values);
+  /// Float logits of decoder hidden states (lm_head, or the embeddings when tied).
+  at::Tensor logits_from_hidden(const at::Tensor& hidden);
 
   vision::clip_vision vision_tower{nullptr};       // model.vision_tower
   projector multi_modal_projector{nullptr};        // model.multi_modal_projector

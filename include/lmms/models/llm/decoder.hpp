@@ -33,11 +33,24 @@ struct decoder_config {
   static decoder_config from_hf(const io::hf_config& text_config);
 };
 
+/// Keys and values of the positions seen so far, per layer (B, kv_heads, length, head_dim),
+/// for generation: each forward appends its positions.
+struct layer_cache {
+  at::Tensor k, v;
+};
+struct kv_cache {
+  std::vector<layer_cache> layers;
+  std::int64_t length() const { return layers.empty() || !layers[0].k.defined() ? 0 : layers[0].k.size(2); }
+};
+
 class attention_impl : public torch::nn::Module {
  public:
   explicit attention_impl(const decoder_config& c);
   /// x (B, T, H); cos / sin (B, T, head_dim); mask: additive (B, 1, T, T) or undefined (causal).
-  at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask);
+  /// With a cache, x holds the new positions only: T == 1 attends to every cached one, T > 1
+  /// (the prompt) needs an empty cache.
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask,
+                     layer_cache* cache = nullptr);
   nn::linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
 
  private:
@@ -67,7 +80,8 @@ TORCH_MODULE_IMPL(rms_norm, rms_norm_impl);
 class decoder_layer_impl : public torch::nn::Module {
  public:
   explicit decoder_layer_impl(const decoder_config& c);
-  at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask);
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask,
+                     layer_cache* cache = nullptr);
   rms_norm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
   attention self_attn{nullptr};
   mlp mlp_{nullptr};
@@ -79,8 +93,9 @@ class decoder_model_impl : public torch::nn::Module {
  public:
   explicit decoder_model_impl(const decoder_config& c);
   /// inputs_embeds (B, T, H); position_ids (B, T); attention_mask (B, T) of 0/1 or undefined.
+  /// With a cache (generation), attention_mask must be undefined and the cache grows by T.
   at::Tensor forward_embeds(const at::Tensor& inputs_embeds, const at::Tensor& position_ids,
-                            const at::Tensor& attention_mask);
+                            const at::Tensor& attention_mask, kv_cache* cache = nullptr);
   at::Tensor embed(const at::Tensor& input_ids) { return at::embedding(embed_tokens_weight, input_ids); }
 
   at::Tensor embed_tokens_weight;  // registered as embed_tokens.weight

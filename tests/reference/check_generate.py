@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+"""`lmms generate --data` against transformers' generate(): greedy answers of the same model
+(base, or base + PEFT adapter) to each sample's first user turn must be the same text.
+
+    python tests/reference/check_generate.py LMMS_JSONL MODEL_DIR DATA_FILE IMAGE_FOLDER MAX_NEW [ADAPTER_DIR]
+"""
+import json
+import pathlib
+import sys
+
+import torch
+from PIL import Image
+from transformers import AutoModelForImageTextToText, AutoProcessor
+
+
+def main() -> int:
+    lmms_out, model_dir, data_file, image_folder, max_new = sys.argv[1:6]
+    adapter = sys.argv[6] if len(sys.argv) > 6 else None
+    processor = AutoProcessor.from_pretrained(model_dir)
+    model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=torch.float32)
+    if adapter:
+        from peft import PeftModel
+        model = PeftModel.from_pretrained(model, adapter)
+    model.eval()
+    samples = json.loads(pathlib.Path(data_file).read_text())
+    answers = [json.loads(line) for line in pathlib.Path(lmms_out).read_text().splitlines() if line.strip()]
+    failures = 0
+    for got in answers:
+        sample = samples[got["index"]]
+        question = sample["conversations"][0]["value"]
+        n_images = question.count("<image>")
+        content = [{"type": "image"}] * n_images + [{"type": "text", "text": question.replace("<image>", "").strip()}]
+        messages = ([{"role": "system", "content": [{"type": "text", "text": sample["system_prompt"]}]}]
+                    if sample.get("system_prompt") else []) + [{"role": "user", "content": content}]
+        prompt = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        files = sample.get("image", [])
+        files = [files] if isinstance(files, str) else files
+        images = [Image.open(pathlib.Path(image_folder) / f).convert("RGB") for f in files[:n_images]]
+        batch = processor(text=[prompt], images=images or None, return_tensors="pt")
+        with torch.no_grad():
+            out = model.generate(**batch, do_sample=False, max_new_tokens=int(max_new))
+        want = processor.tokenizer.decode(out[0, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+        if want != got["answer"]:
+            print(f"FAIL sample {got['index']}: transformers {want!r}, lmms {got['answer']!r}")
+            failures += 1
+    print(f"{len(answers)} greedy answers compared with transformers' generate()"
+          + (" (base + peft adapter)" if adapter else ""))
+    print(f"{len(answers) - failures} passed, {failures} failed")
+    return 1 if failures or not answers else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+// tools/generate_command.cpp: `lmms generate`: answers from a model (LLaVA-1.5 or a decoder
+// LLM), optionally with a PEFT adapter, for one prompt or every sample of a dataset.
+//
+//   lmms generate --model DIR [--adapter DIR] [--image F ...] [--system TEXT] --prompt TEXT
+//   lmms generate --model DIR [--adapter DIR] --data FILE [--image-folder DIR]
+//       options: --max-new-tokens N (64) --temperature T (0: greedy) --top-k K --top-p P
+//                --seed N --stop TEXT (repeatable) --chat FORMAT (llava for LLaVA)
+//
+// With --data each sample's first user turn is the prompt (its images in place) and one JSON
+// line per sample is printed: {"index", "answer", "reference", "finish"}, reference being the
+// sample's first assistant turn.
+#include <cstdio>
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "lmms/core/error.hpp"
+#include "lmms/data/dataset.hpp"
+#include "lmms/infer/generate.hpp"
+#include "lmms/io/hf_config.hpp"
+#include "lmms/io/safetensors.hpp"
+#include "lmms/models/llava/llava.hpp"
+#include "lmms/processors/clip.hpp"
+#include "lmms/text/chat.hpp"
+#include "lmms/train/lora.hpp"
+
+namespace {
+using namespace lmms;
+
+struct prompt_job {
+  std::size_t index = 0;
+  text::chat_sample sample;
+  std::vector<std::filesystem::path> images;
+  std::string reference;
+};
+
+// A model behind one interface: embeddings of a rendered prompt (images in place) and the steps.
+struct loaded_model {
+  std::shared_ptr<torch::nn::Module> module;
+  std::function<at::Tensor(const std::vector<text::token_id>& ids, const std::vector<std::filesystem::path>& images)> embed_prompt;
+  infer::decoder_steps steps;
+  text::chat_format format = text::chat_format::llava;
+};
+
+loaded_model load_model(const std::filesystem::path& dir) {
+  auto config = io::hf_config::load(dir);
+  const std::string type = config.get_string_or("model_type", "");
+  auto checkpoint = io::safetensors_checkpoint::open(dir);
+  loaded_model m;
+  if (type == "llava") {
+    auto cfg = llava::llava_config::from_hf(config);
+    llava::llava_model model(cfg);
+    llava::load_weights(*model, checkpoint);
+    auto processor = processors::clip_config::load(dir);
+    m.module = model.ptr();
+    m.steps = infer::steps_of(model->language_model, [model](const at::Tensor& h) mutable { return model->logits_from_hidden(h); });
+    m.embed_prompt = [model, processor, cfg](const std::vector<text::token_id>& ids,
+                                             const std::vector<std::filesystem::path>& images) mutable {
+      std::vector<std::int64_t> expanded;
+      for (auto id : ids) {
+        if (id == cfg.image_token_id) expanded.insert(expanded.end(), static_cast<std::size_t>(cfg.image_tokens()), id);
+        else expanded.push_back(id);
+      }
+      std::vector<at::Tensor> pixels;
+      for (const auto& f : images) {
+        auto pv = processors::clip_preprocess(media::load_image(f), processor);
+        pixels.push_back(at::from_blob(pv.data.data(), {pv.channels, pv.height, pv.width}, at::kFloat).clone());
+      }
+      return model->input_embeddings(at::tensor(expanded, at::kLong).unsqueeze(0), pixels.empty() ? at::Tensor() : at::stack(pixels));
+    };
+    return m;
+  }
+  auto cfg = llm::decoder_config::from_hf(config);  // refuses what it cannot run, by name
+  llm::causal_lm lm(cfg);
+  llm::load_weights(*lm, checkpoint);
+  m.module = lm.ptr();
+  m.steps = infer::steps_of(lm);
+  m.embed_prompt = [lm](const std::vector<text::token_id>& ids, const std::vector<std::filesystem::path>& images) mutable {
+    if (!images.empty()) fail("this model (", lm->model->config.model_type, ") takes no images");
+    return lm->model->embed(at::tensor(std::vector<std::int64_t>(ids.begin(), ids.end()), at::kLong).unsqueeze(0));
+  };
+  m.format = cfg.model_type == "qwen2" ? text::chat_format::qwen2_vl : text::chat_format::llava;
+  return m;
+}
+
+}  // namespace
+
+int generate_command(const std::vector<std::string>& args) {
+  std::multimap<std::string, std::string> flags;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i].rfind("--", 0) != 0) fail("generate: unexpected argument ", quote(args[i]));
+    if (i + 1 >= args.size()) fail("generate: ", args[i], " needs a value");
+    flags.emplace(args[i].substr(2), args[i + 1]);
+    ++i;
+  }
+  auto one = [&](const std::string& k, const std::string& fallback = "") {
+    auto it = flags.find(k);
+    return it == flags.end() ? fallback : it->second;
+  };
+  for (const auto& [k, v] : flags)
+    if (k != "model" && k != "adapter" && k != "image" && k != "prompt" && k != "system" && k != "data" &&
+        k != "image-folder" && k != "max-new-tokens" && k != "temperature" && k != "top-k" && k != "top-p" &&
+        k != "seed" && k != "stop" && k != "chat")
+      fail("generate: unknown option --", k, " (see lmms help)");
+  if (one("model").empty()) fail("generate needs --model DIR");
+  if (one("prompt").empty() == one("data").empty()) fail("generate needs --prompt TEXT or --data FILE (one of them)");
+
+  const std::filesystem::path model_dir = one("model");
+  loaded_model model = load_model(model_dir);
+  if (!one("adapter").empty()) train::load_peft_adapter(*model.module, one("adapter"));
+  model.module->eval();
+  auto tok = text::tokenizer::load(model_dir);
+  auto format = one("chat").empty() ? std::optional(model.format) : text::parse_chat_format(one("chat"));
+  if (!format) fail("generate: unknown --chat format ", quote(one("chat")));
+  text::chat_renderer chat(tok, *format);
+
+  infer::generate_options o;
+  o.max_new_tokens = std::stoi(one("max-new-tokens", "64"));
+  o.temperature = std::stod(one("temperature", "0"));
+  o.top_k = std::stoi(one("top-k", "0"));
+  o.top_p = std::stod(one("top-p", "1"));
+  o.seed = std::stoull(one("seed", "0"));
+  for (auto [it, end] = flags.equal_range("stop"); it != end; ++it) o.stop_strings.push_back(it->second);
+  for (const char* eos : {"</s>", "<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end|>"})
+    if (auto id = tok.token_to_id(eos)) o.eos_ids.push_back(*id);
+
+  std::vector<prompt_job> jobs;
+  if (!one("prompt").empty()) {
+    prompt_job j;
+    for (auto [it, end] = flags.equal_range("image"); it != end; ++it) j.images.emplace_back(it->second);
+    std::string prompt = one("prompt");
+    int placeholders = 0;
+    for (auto at = prompt.find("<image>"); at != std::string::npos; at = prompt.find("<image>", at + 7)) ++placeholders;
+    for (std::size_t k = static_cast<std::size_t>(placeholders); k < j.images.size(); ++k) prompt = "<image>\n" + prompt;
+    if (placeholders > static_cast<int>(j.images.size())) fail("generate: the prompt has more <image> than --image files");
+    j.sample.turns = {prompt};
+    if (!one("system").empty()) j.sample.system_prompt = one("system");
+    jobs.push_back(std::move(j));
+  } else {
+    auto ds = data::load_dataset({.file = one("data"), .image_folder = one("image-folder")});
+    for (const auto& s : ds.samples) {
+      prompt_job j;
+      j.index = s.index;
+      j.sample.system_prompt = s.system_prompt;
+      j.sample.turns = {s.turns[0]};
+      j.reference = s.turns[1];
+      int n = 0;  // the images of the first turn
+      for (auto at = s.turns[0].find("<image>"); at != std::string::npos; at = s.turns[0].find("<image>", at + 7)) ++n;
+      j.images.assign(s.images.begin(), s.images.begin() + n);
+      jobs.push_back(std::move(j));
+    }
+  }
+  at::NoGradGuard no_grad;
+  for (const auto& j : jobs) {
+    auto rendered = chat.render_prompt(j.sample);
+    auto g = infer::generate(model.steps, model.embed_prompt(rendered.input_ids, j.images), tok, o);
+    if (one("data").empty()) {
+      std::printf("%s\n", g.text.c_str());
+    } else {
+      nlohmann::json line = {{"index", j.index}, {"answer", g.text}, {"reference", j.reference}, {"finish", g.finish}};
+      std::printf("%s\n", line.dump().c_str());
+    }
+    std::fflush(stdout);
+  }
+  return 0;
+}
