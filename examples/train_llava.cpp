@@ -11,7 +11,7 @@
 // Flags: --model DIR --data FILE --image-folder DIR --output DIR [--lora RANK] [--alpha A]
 //        [--lora-dropout X] [--train-projector] [--max-length N] [--epochs N] [--max-steps N]
 //        [--batch-size N] [--grad-accum N] [--lr X] [--schedule cosine|linear|constant]
-//        [--warmup-ratio X] [--eval-data FILE] [--eval-steps N] [--save-steps N] [--seed N]
+//        [--warmup-ratio X] [--eval-data FILE] [--eval-steps N] [--save-steps N] [--seed N] [--progress-every N]
 //        [--precision fp32|bf16] [--gradient-checkpointing] [--on-bad-sample error|skip]
 //        [--resume] [--check-logits]
 #include <cstdio>
@@ -113,6 +113,7 @@ int main(int argc, char** argv) try {
   const std::string sched = get("schedule", "cosine");
   o.schedule = sched == "linear" ? train::schedule::linear : sched == "constant" ? train::schedule::constant : train::schedule::cosine;
   o.save_steps = std::stoll(get("save-steps", "0"));
+  o.log_every = std::stoi(get("progress-every", "1"));
   o.eval_steps = std::stoll(get("eval-steps", "0"));
   o.precision = get("precision", "fp32") == "bf16" ? nn::precision::bf16 : nn::precision::fp32;
   o.seed = std::stoull(get("seed", "42"));

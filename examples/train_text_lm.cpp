@@ -10,7 +10,7 @@
 //        [--epochs N] [--max-steps N] [--batch-size N] [--grad-accum N] [--lr X]
 //        [--schedule cosine|linear|constant] [--warmup-ratio X] [--weight-decay X]
 //        [--lora-dropout X] [--rslora] [--dora] [--qlora] [--eval-data FILE] [--eval-steps N]
-//        [--gradient-checkpointing] [--train-modules M1,M2] [--precision fp32|bf16] [--save-steps N] [--seed N] [--resume] [--check-logits]
+//        [--gradient-checkpointing] [--train-modules M1,M2] [--precision fp32|bf16] [--save-steps N] [--seed N] [--progress-every N] [--resume] [--check-logits]
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -127,6 +127,7 @@ int main(int argc, char** argv) try {
   const std::string sched = get("schedule", "cosine");
   o.schedule = sched == "linear" ? train::schedule::linear : sched == "constant" ? train::schedule::constant : train::schedule::cosine;
   o.save_steps = std::stoll(get("save-steps", "0"));
+  o.log_every = std::stoi(get("progress-every", "1"));
   o.eval_steps = std::stoll(get("eval-steps", "0"));
   const std::string precision = get("precision", "fp32");
   if (precision != "fp32" && precision != "bf16") fail("--precision is fp32 or bf16, not ", quote(precision));

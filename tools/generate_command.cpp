@@ -8,7 +8,9 @@
 //
 // With --data each sample's first user turn is the prompt (its images in place) and one JSON
 // line per sample is printed: {"index", "answer", "reference", "finish"}, reference being the
-// sample's first assistant turn.
+// sample's first assistant turn. Then, on stderr, the exact-match accuracy against those
+// references (case and surrounding spaces ignored): "accuracy: 21/24 = 0.875".
+#include <cctype>
 #include <cstdio>
 #include <map>
 
@@ -121,6 +123,8 @@ int generate_command(const std::vector<std::string>& args) {
   o.top_p = std::stod(one("top-p", "1"));
   o.seed = std::stoull(one("seed", "0"));
   for (auto [it, end] = flags.equal_range("stop"); it != end; ++it) o.stop_strings.push_back(it->second);
+  // the llava template puts no EOS between turns: an answer ends where the next "USER" turn begins
+  if (o.stop_strings.empty() && *format == text::chat_format::llava) o.stop_strings.push_back("USER");
   for (const char* eos : {"</s>", "<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end|>"})
     if (auto id = tok.token_to_id(eos)) o.eos_ids.push_back(*id);
 
@@ -151,6 +155,12 @@ int generate_command(const std::vector<std::string>& args) {
     }
   }
   at::NoGradGuard no_grad;
+  auto normalized = [](std::string t) {
+    for (auto& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const auto b = t.find_first_not_of(" \t\n"), e = t.find_last_not_of(" \t\n");
+    return b == std::string::npos ? std::string() : t.substr(b, e - b + 1);
+  };
+  std::size_t correct = 0;
   for (const auto& j : jobs) {
     auto rendered = chat.render_prompt(j.sample);
     auto g = infer::generate(model.steps, model.embed_prompt(rendered.input_ids, j.images), tok, o);
@@ -159,8 +169,12 @@ int generate_command(const std::vector<std::string>& args) {
     } else {
       nlohmann::json line = {{"index", j.index}, {"answer", g.text}, {"reference", j.reference}, {"finish", g.finish}};
       std::printf("%s\n", line.dump().c_str());
+      if (normalized(g.text) == normalized(j.reference)) ++correct;
     }
     std::fflush(stdout);
   }
+  if (!one("data").empty())
+    std::fprintf(stderr, "accuracy: %zu/%zu = %.3f (exact match with each sample's first answer)\n", correct, jobs.size(),
+                 jobs.empty() ? 0.0 : static_cast<double>(correct) / static_cast<double>(jobs.size()));
   return 0;
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """`lmms generate --data` against transformers' generate(): greedy answers of the same model
-(base, or base + PEFT adapter) to each sample's first user turn must be the same text.
+(base, or base + PEFT adapter) to each sample's first user turn must be the same text (cut at
+"USER", lmms's default stop string for the llava format).
 
     python tests/reference/check_generate.py LMMS_JSONL MODEL_DIR DATA_FILE IMAGE_FOLDER MAX_NEW [ADAPTER_DIR]
 """
@@ -40,6 +41,7 @@ def main() -> int:
         with torch.no_grad():
             out = model.generate(**batch, do_sample=False, max_new_tokens=int(max_new))
         want = processor.tokenizer.decode(out[0, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+        want = want.split("USER")[0]  # lmms generate's default stop string for the llava format
         if want != got["answer"]:
             print(f"FAIL sample {got['index']}: transformers {want!r}, lmms {got['answer']!r}")
             failures += 1

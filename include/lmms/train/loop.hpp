@@ -51,7 +51,8 @@ struct loop_options {
   int save_total_limit = 2;            // checkpoints kept (0: all)
   std::filesystem::path output_dir = "runs/lm";
   bool resume = false;                 // continue from the latest checkpoint in output_dir
-  bool progress = true;                // one line per step on stdout
+  bool progress = true;                // a progress bar on a terminal, else plain lines on stdout
+  int log_every = 1;                   // plain lines: every N steps (and the first and last); log.jsonl has every step
   text::token_id pad_token_id = 0;
   nn::precision precision = nn::precision::fp32;  // bf16: autocast compute, float32 master weights
 };

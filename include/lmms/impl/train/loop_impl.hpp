@@ -1,6 +1,8 @@
 // Implementation of lmms/train/loop.hpp (LMMS_IMPLEMENTATION only).
 #pragma once
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -295,6 +297,7 @@ std::vector<step_record> lm_trainer::run(const batch_source& samples, const batc
   std::vector<std::size_t> order = order_of(epoch);
   std::vector<step_record> records;
   model_->train();
+  const bool terminal = isatty(fileno(stdout)) != 0;
   const auto start = std::chrono::steady_clock::now();
   std::int64_t tokens_seen = 0;
 
@@ -357,16 +360,26 @@ std::vector<step_record> lm_trainer::run(const batch_source& samples, const batc
     if (options_.progress) {
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       const double eta = elapsed / static_cast<double>(records.size()) * static_cast<double>(total - step);
-      std::printf("step %lld/%lld  loss %.4f  lr %.3g  grad_norm %.3f  %.0f tok/s  elapsed %.1fs  eta %.1fs\n",
-                  static_cast<long long>(step), static_cast<long long>(total), r.loss, r.lr, r.grad_norm,
-                  r.tokens_per_second, elapsed, eta);
+      if (terminal) {  // one line redrawn in place, with a bar
+        const int width = 24, done = static_cast<int>(width * step / std::max<std::int64_t>(1, total));
+        std::printf("\r[%s%s] step %lld/%lld  loss %.4f  lr %.3g  grad_norm %.3f  %.0f tok/s  eta %.0fs \x1b[K",
+                    std::string(static_cast<std::size_t>(done), '#').c_str(),
+                    std::string(static_cast<std::size_t>(width - done), '.').c_str(), static_cast<long long>(step),
+                    static_cast<long long>(total), r.loss, r.lr, r.grad_norm, r.tokens_per_second, eta);
+        if (step == total) std::printf("\n");
+      } else if (step % std::max(1, options_.log_every) == 0 || step == total || step == 1) {
+        std::printf("step %lld/%lld  loss %.4f  lr %.3g  grad_norm %.3f  %.0f tok/s  elapsed %.1fs  eta %.1fs\n",
+                    static_cast<long long>(step), static_cast<long long>(total), r.loss, r.lr, r.grad_norm,
+                    r.tokens_per_second, elapsed, eta);
+      }
       std::fflush(stdout);
     }
     if (eval.size > 0 && ((options_.eval_steps > 0 && step % options_.eval_steps == 0) || step == total)) {
       const double eval_loss = evaluate(eval);
       eval_curve_.emplace_back(static_cast<double>(step), eval_loss);
       log << nlohmann::json{{"step", step}, {"eval_loss", eval_loss}}.dump() << "\n" << std::flush;
-      if (options_.progress) std::printf("step %lld  eval_loss %.4f\n", static_cast<long long>(step), eval_loss);
+      if (options_.progress)
+        std::printf("%sstep %lld  eval_loss %.4f\n", terminal && step != total ? "\n" : "", static_cast<long long>(step), eval_loss);
     }
     if ((options_.save_steps > 0 && step % options_.save_steps == 0) || step == total)
       save_checkpoint(step, epoch, batches_done);
