@@ -6,6 +6,7 @@
 //   lmms tokenize --tokenizer DIR  stdin lines (or JSON strings) -> JSON lines of ids
 //   lmms merge-lora --adapter DIR --output DIR [--base DIR]   fold a LoRA adapter into its base
 //   lmms generate --model DIR ...  answers of a model (+ adapter) to a prompt or a dataset
+//   lmms score --model DIR ...     loss of each sample of a dataset, and the mean
 //   lmms version                   lmms and libtorch versions
 #include <cstdio>
 #include <iostream>
@@ -25,7 +26,8 @@
 #include "lmms/text/tokenizer.hpp"
 #include "lmms/version.hpp"
 
-int generate_command(const std::vector<std::string>& args);  // tools/generate_command.cpp
+int generate_command(const std::vector<std::string>& args);  // tools/model_commands.cpp
+int score_command(const std::vector<std::string>& args);     // tools/model_commands.cpp
 
 namespace {
 
@@ -53,6 +55,9 @@ constexpr const char* usage =
     "                            lines with the reference answer) with a KV cache; options:\n"
     "                            --max-new-tokens N (64) --temperature T (0 = greedy) --top-k K\n"
     "                            --top-p P --seed N --stop TEXT --chat FORMAT\n"
+    "  score --model DIR [--adapter DIR] --data FILE [--image-folder DIR] [--chat FORMAT]\n"
+    "                            loss of each sample (mean cross-entropy over its label tokens, as\n"
+    "                            the trainer computes it) as JSON lines, then the mean over the file\n"
     "  version                   print the lmms and libtorch versions\n";
 
 int supported_models_command() {
@@ -188,6 +193,7 @@ int main(int argc, char** argv) {
     }
     if (command == "tokenize") return tokenize_command(args);
     if (command == "generate") return generate_command(args);
+    if (command == "score") return score_command(args);
     if (command == "merge-lora") {
       std::string adapter, output, base;
       for (std::size_t i = 0; i + 1 < args.size(); i += 2) {

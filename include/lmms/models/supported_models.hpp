@@ -18,8 +18,8 @@ struct supported_model {
 };
 
 inline constexpr supported_model supported_models_table[] = {
-    {"llava-1.5-7b", "llava-hf/llava-1.5-7b-hf", "llava-1.5", false},
-    {"llava-1.5-13b", "llava-hf/llava-1.5-13b-hf", "llava-1.5", false},
+    {"llava-1.5-7b", "llava-hf/llava-1.5-7b-hf", "llava-1.5", true},
+    {"llava-1.5-13b", "llava-hf/llava-1.5-13b-hf", "llava-1.5", true},
     {"llava-1.6-vicuna-7b", "llava-hf/llava-v1.6-vicuna-7b-hf", "llava-1.6", false},
     {"llava-1.6-vicuna-13b", "llava-hf/llava-v1.6-vicuna-13b-hf", "llava-1.6", false},
     {"llava-1.6-mistral-7b", "llava-hf/llava-v1.6-mistral-7b-hf", "llava-1.6", false},

@@ -1,5 +1,10 @@
-// tools/generate_command.cpp: `lmms generate`: answers from a model (LLaVA-1.5 or a decoder
-// LLM), optionally with a PEFT adapter, for one prompt or every sample of a dataset.
+// tools/model_commands.cpp: the `lmms` commands that run a model (LLaVA-1.5 or a decoder LLM),
+// optionally with a PEFT adapter loaded on the fly.
+//
+//   lmms score --model DIR [--adapter DIR] --data FILE [--image-folder DIR]
+//       one JSON line per sample, {"index", "loss", "label_tokens"}: the mean cross-entropy over
+//       its label tokens, as the trainer computes it; then {"mean_loss", "samples", "label_tokens"}
+//       (the mean over all label tokens of the file).
 //
 //   lmms generate --model DIR [--adapter DIR] [--image F ...] [--system TEXT] --prompt TEXT
 //   lmms generate --model DIR [--adapter DIR] --data FILE [--image-folder DIR]
@@ -21,6 +26,7 @@
 #include "lmms/infer/generate.hpp"
 #include "lmms/io/hf_config.hpp"
 #include "lmms/io/safetensors.hpp"
+#include "lmms/models/llava/data.hpp"
 #include "lmms/models/llava/llava.hpp"
 #include "lmms/processors/clip.hpp"
 #include "lmms/text/chat.hpp"
@@ -42,6 +48,9 @@ struct loaded_model {
   std::function<at::Tensor(const std::vector<text::token_id>& ids, const std::vector<std::filesystem::path>& images)> embed_prompt;
   infer::decoder_steps steps;
   text::chat_format format = text::chat_format::llava;
+  /// For scoring: the batch of one dataset sample, and the float logits of a batch.
+  std::function<train::lm_batch(const data::sample& s, const text::chat_renderer& chat)> batch_of;
+  train::forward_fn forward;
 };
 
 loaded_model load_model(const std::filesystem::path& dir) {
@@ -70,6 +79,13 @@ loaded_model load_model(const std::filesystem::path& dir) {
       }
       return model->input_embeddings(at::tensor(expanded, at::kLong).unsqueeze(0), pixels.empty() ? at::Tensor() : at::stack(pixels));
     };
+    m.batch_of = [cfg, processor](const data::sample& s, const text::chat_renderer& chat) {
+      data::dataset one;
+      one.samples.push_back(s);
+      auto prepared = llava::prepare_samples(one, chat, cfg, {.max_length = 1 << 30});
+      return llava::batch_source_of(prepared.samples, processor, 0).collate({0});
+    };
+    m.forward = [model](const train::lm_batch& b) mutable { return model->forward(b.input_ids, b.attention_mask, b.pixel_values); };
     return m;
   }
   auto cfg = llm::decoder_config::from_hf(config);  // refuses what it cannot run, by name
@@ -82,6 +98,13 @@ loaded_model load_model(const std::filesystem::path& dir) {
     return lm->model->embed(at::tensor(std::vector<std::int64_t>(ids.begin(), ids.end()), at::kLong).unsqueeze(0));
   };
   m.format = cfg.model_type == "qwen2" ? text::chat_format::qwen2_vl : text::chat_format::llava;
+  m.batch_of = [](const data::sample& s, const text::chat_renderer& chat) {
+    if (!s.images.empty() || !s.videos.empty()) fail("sample ", s.index, " has media but this model is text-only");
+    auto r = chat.render({.system_prompt = s.system_prompt, .turns = s.turns});
+    train::token_sample t{r.input_ids, r.labels};
+    return train::collate_right_pad({&t}, 0);
+  };
+  m.forward = [lm](const train::lm_batch& b) mutable { return lm->forward(b.input_ids, b.attention_mask); };
   return m;
 }
 
@@ -176,5 +199,50 @@ int generate_command(const std::vector<std::string>& args) {
   if (!one("data").empty())
     std::fprintf(stderr, "accuracy: %zu/%zu = %.3f (exact match with each sample's first answer)\n", correct, jobs.size(),
                  jobs.empty() ? 0.0 : static_cast<double>(correct) / static_cast<double>(jobs.size()));
+  return 0;
+}
+
+int score_command(const std::vector<std::string>& args) {
+  std::map<std::string, std::string> flags;
+  for (std::size_t i = 0; i < args.size(); i += 2) {
+    if (args[i].rfind("--", 0) != 0 || i + 1 >= args.size()) fail("score: arguments are --name value pairs (see lmms help)");
+    const std::string k = args[i].substr(2);
+    if (k != "model" && k != "adapter" && k != "data" && k != "image-folder" && k != "chat")
+      fail("score: unknown option --", k, " (see lmms help)");
+    flags[k] = args[i + 1];
+  }
+  if (!flags.count("model") || !flags.count("data")) fail("score needs --model DIR and --data FILE");
+  const std::filesystem::path model_dir = flags["model"];
+  loaded_model model = load_model(model_dir);
+  if (flags.count("adapter")) train::load_peft_adapter(*model.module, flags["adapter"]);
+  model.module->eval();
+  auto tok = text::tokenizer::load(model_dir);
+  auto format = flags.count("chat") ? text::parse_chat_format(flags["chat"]) : std::optional(model.format);
+  if (!format) fail("score: unknown --chat format ", quote(flags["chat"]));
+  text::chat_renderer chat(tok, *format);
+  auto ds = data::load_dataset({.file = flags["data"], .image_folder = flags.count("image-folder") ? flags["image-folder"] : ""});
+  at::NoGradGuard no_grad;
+  double total = 0;
+  std::int64_t tokens = 0;
+  for (const auto& s : ds.samples) {
+    train::lm_batch b;
+    try {
+      b = model.batch_of(s, chat);
+    } catch (const lmms::error& e) {
+      fail(flags["data"], " sample ", s.index, ": ", std::string(e.what()).substr(6));
+    }
+    at::Tensor logits = model.forward(b);
+    const double sum = at::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}), llm::shift_labels(b.labels).reshape({-1}),
+                                              {}, at::Reduction::Sum, -100)
+                           .item<double>();
+    const std::int64_t n = (llm::shift_labels(b.labels) != -100).sum().item<std::int64_t>();
+    total += sum;
+    tokens += n;
+    nlohmann::json line = {{"index", s.index}, {"loss", n ? sum / static_cast<double>(n) : 0.0}, {"label_tokens", n}};
+    std::printf("%s\n", line.dump().c_str());
+  }
+  nlohmann::json summary = {{"mean_loss", tokens ? total / static_cast<double>(tokens) : 0.0},
+                            {"samples", ds.samples.size()}, {"label_tokens", tokens}};
+  std::printf("%s\n", summary.dump().c_str());
   return 0;
 }
