@@ -135,7 +135,11 @@ int main(int argc, char** argv) try {
   auto forward = [model](const train::lm_batch& b) mutable {
     return model->forward(b.input_ids, b.attention_mask, b.pixel_values);
   };
-  train::lm_trainer trainer(model.ptr(), forward, o);
+  auto hidden = [model](const train::lm_batch& b) mutable {
+    return model->hidden_states(b.input_ids, b.attention_mask, b.pixel_values);
+  };
+  auto head = [model](const at::Tensor& h) mutable { return model->logits_from_hidden(h); };
+  train::lm_trainer trainer(model.ptr(), hidden, head, o);
   auto records = trainer.run(llava::batch_source_of(samples, processor, pad), llava::batch_source_of(eval, processor, pad));
 
   // ---- outputs ----

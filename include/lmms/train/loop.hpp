@@ -78,7 +78,11 @@ struct batch_source {
 batch_source token_samples_source(const std::vector<token_sample>& samples, text::token_id pad_token_id);
 
 /// Float logits (B, T, V) of a batch; labels are not used here (the trainer shifts them).
+/// With a head_fn, the same type returns the final hidden states (B, T, H) instead.
 using forward_fn = std::function<at::Tensor(const lm_batch&)>;
+/// The output layer: hidden states (N, H) -> logits (N, V). Given one, the trainer applies it
+/// only at positions that have a label (same loss, a fraction of the head's cost).
+using head_fn = std::function<at::Tensor(const at::Tensor& hidden)>;
 
 struct step_record {
   std::int64_t step;
@@ -90,6 +94,8 @@ class lm_trainer {
   lm_trainer(llm::causal_lm model, loop_options options);
   /// Any model: its trainable parameters are those with requires_grad.
   lm_trainer(std::shared_ptr<torch::nn::Module> model, forward_fn forward, loop_options options);
+  /// Any model as hidden states + output layer (the head runs on labelled positions only).
+  lm_trainer(std::shared_ptr<torch::nn::Module> model, forward_fn hidden, head_fn head, loop_options options);
 
   /// Trains; returns the per-step records (also in output_dir/log.jsonl, with eval_loss lines
   /// when `eval` is given). A loss-curve picture (loss.svg) is written with each checkpoint.
@@ -115,8 +121,11 @@ class lm_trainer {
   void load_checkpoint(const std::filesystem::path& dir, std::int64_t& step, std::int64_t& epoch,
                        std::int64_t& batches_done);
 
+  at::Tensor summed_loss(const lm_batch& b);  // summed cross-entropy over the batch's labels
+
   std::shared_ptr<torch::nn::Module> model_;
-  forward_fn forward_;
+  forward_fn forward_, hidden_;
+  head_fn head_;
   loop_options options_;
   std::vector<std::pair<std::string, at::Tensor>> trainable_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;

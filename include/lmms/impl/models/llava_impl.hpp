@@ -90,11 +90,16 @@ at::Tensor llava_model_impl::input_embeddings(const at::Tensor& input_ids, const
   return embeds.masked_scatter(is_image.unsqueeze(-1).expand_as(embeds), features);
 }
 
-at::Tensor llava_model_impl::forward(const at::Tensor& input_ids, const at::Tensor& attention_mask,
-                                     const at::Tensor& pixel_values) {
+at::Tensor llava_model_impl::hidden_states(const at::Tensor& input_ids, const at::Tensor& attention_mask,
+                                           const at::Tensor& pixel_values) {
   at::Tensor embeds = input_embeddings(input_ids, pixel_values);
   at::Tensor positions = at::arange(input_ids.size(1), at::kLong).unsqueeze(0).expand({input_ids.size(0), -1});
-  return logits_from_hidden(language_model->forward_embeds(embeds, positions, attention_mask));
+  return language_model->forward_embeds(embeds, positions, attention_mask);
+}
+
+at::Tensor llava_model_impl::forward(const at::Tensor& input_ids, const at::Tensor& attention_mask,
+                                     const at::Tensor& pixel_values) {
+  return logits_from_hidden(hidden_states(input_ids, attention_mask, pixel_values));
 }
 
 at::Tensor llava_model_impl::logits_from_hidden(const at::Tensor& hidden) {

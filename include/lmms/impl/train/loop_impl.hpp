@@ -76,8 +76,34 @@ batch_source token_samples_source(const std::vector<token_sample>& samples, text
 }
 
 lm_trainer::lm_trainer(llm::causal_lm model, loop_options options)
-    : lm_trainer(model.ptr(), [model](const lm_batch& b) mutable { return model->forward(b.input_ids, b.attention_mask); },
-                 std::move(options)) {}
+    : lm_trainer(
+          model.ptr(),
+          [model](const lm_batch& b) mutable {
+            at::Tensor pos = at::arange(b.input_ids.size(1), at::kLong).unsqueeze(0).expand({b.input_ids.size(0), -1});
+            return model->model->forward_embeds(model->model->embed(b.input_ids), pos, b.attention_mask);
+          },
+          [model](const at::Tensor& h) mutable { return model->logits_from_hidden(h); }, std::move(options)) {}
+
+lm_trainer::lm_trainer(std::shared_ptr<torch::nn::Module> model, forward_fn hidden, head_fn head, loop_options options)
+    : lm_trainer(std::move(model), forward_fn(), std::move(options)) {
+  hidden_ = std::move(hidden);
+  head_ = std::move(head);
+}
+
+at::Tensor lm_trainer::summed_loss(const lm_batch& b) {
+  nn::autocast_scope autocast(options_.precision);
+  at::Tensor targets = llm::shift_labels(b.labels).reshape({-1});
+  if (!head_) {
+    at::Tensor logits = forward_(b).to(at::kFloat);
+    return at::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}), targets, {}, at::Reduction::Sum, -100);
+  }
+  // the head only where a label is: a 32k-vocabulary head over every image and prompt token
+  // is a quarter of a small VLM's step, and those logits never reach the loss
+  at::Tensor hidden = hidden_(b);
+  at::Tensor keep = (targets != -100).nonzero().squeeze(1);
+  at::Tensor logits = head_(hidden.reshape({-1, hidden.size(-1)}).index_select(0, keep)).to(at::kFloat);
+  return at::cross_entropy_loss(logits, targets.index_select(0, keep), {}, at::Reduction::Sum, -100);
+}
 
 lm_trainer::lm_trainer(std::shared_ptr<torch::nn::Module> model, forward_fn forward, loop_options options)
     : model_(std::move(model)), forward_(std::move(forward)), options_(std::move(options)) {
@@ -109,11 +135,7 @@ double lm_trainer::evaluate(const batch_source& samples) {
     for (std::size_t i = k; i < std::min(samples.size, k + static_cast<std::size_t>(options_.batch_size)); ++i)
       chosen.push_back(i);
     auto b = samples.collate(chosen);
-    nn::autocast_scope autocast(options_.precision);
-    at::Tensor logits = forward_(b).to(at::kFloat);
-    sum += at::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}), llm::shift_labels(b.labels).reshape({-1}), {},
-                                  at::Reduction::Sum, -100)
-               .item<double>();
+    sum += summed_loss(b).item<double>();
     tokens += b.label_tokens;
   }
   model_->train(was_training);
@@ -302,6 +324,8 @@ std::vector<step_record> lm_trainer::run(const batch_source& samples, const batc
   std::int64_t tokens_seen = 0;
 
   while (step < total) {
+    // the step's time (and tokens/s) includes building its batches: decoding and processing media
+    const auto t0 = std::chrono::steady_clock::now();
     // gather this step's micro-batches (fewer at the end of an epoch)
     std::vector<lm_batch> micro;
     for (int a = 0; a < options_.grad_accum; ++a) {
@@ -319,16 +343,9 @@ std::vector<step_record> lm_trainer::run(const batch_source& samples, const batc
     }
     std::int64_t label_tokens = 0, real_tokens = 0;
     for (const auto& b : micro) label_tokens += b.label_tokens, real_tokens += b.real_tokens;
-    const auto t0 = std::chrono::steady_clock::now();
     double loss_sum = 0;
     for (const auto& b : micro) {
-      at::Tensor logits;
-      {
-        nn::autocast_scope autocast(options_.precision);
-        logits = forward_(b).to(at::kFloat);
-      }
-      at::Tensor sum = at::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}), llm::shift_labels(b.labels).reshape({-1}),
-                                              {}, at::Reduction::Sum, -100);
+      at::Tensor sum = summed_loss(b);
       (sum / static_cast<double>(std::max<std::int64_t>(1, label_tokens))).backward();
       loss_sum += sum.item<double>();
     }

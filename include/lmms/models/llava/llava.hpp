@@ -65,6 +65,8 @@ class llava_model_impl : public torch::nn::Module {
                      const at::Tensor& pixel_values = {});
   /// The inputs_embeds forward uses (text embeddings with image features scattered in).
   at::Tensor input_embeddings(const at::Tensor& input_ids, const at::Tensor& pixel_values);
+  /// Final hidden states (B, T, H) of the language model (forward without the head).
+  at::Tensor hidden_states(const at::Tensor& input_ids, const at::Tensor& attention_mask, const at::Tensor& pixel_values);
   /// Float logits of decoder hidden states (lm_head, or the embeddings when tied).
   at::Tensor logits_from_hidden(const at::Tensor& hidden);
 
