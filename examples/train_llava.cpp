@@ -93,17 +93,17 @@ int main(int argc, char** argv) try {
   std::vector<std::string> targets, fully;
   if (rank > 0) {
     // lmms-finetune's default: LoRA on every Linear of the LLM, the vision tower frozen
-    targets = train::apply_lora(*model, lora, train::linear_under("model.language_model."));
+    targets = training::apply_lora(*model, lora, training::linear_under("model.language_model."));
     if (flags.count("train-projector")) {
       fully.push_back("model.multi_modal_projector");
-      train::train_fully(*model, fully);
+      training::train_fully(*model, fully);
     }
   } else {
     // full fine-tuning: the LLM and the projector; the vision tower frozen (lmms-finetune's default)
     for (auto& p : model->vision_tower->parameters()) p.set_requires_grad(false);
   }
 
-  train::loop_options o;
+  training::loop_options o;
   o.epochs = std::stoi(get("epochs", "1"));
   o.max_steps = std::stoll(get("max-steps", "-1"));
   o.batch_size = std::stoi(get("batch-size", "4"));
@@ -111,7 +111,7 @@ int main(int argc, char** argv) try {
   o.lr = std::stod(get("lr", rank > 0 ? "2e-3" : "2e-4"));
   o.warmup_ratio = std::stod(get("warmup-ratio", "0.03"));
   const std::string sched = get("schedule", "cosine");
-  o.schedule = sched == "linear" ? train::schedule::linear : sched == "constant" ? train::schedule::constant : train::schedule::cosine;
+  o.schedule = sched == "linear" ? training::schedule::linear : sched == "constant" ? training::schedule::constant : training::schedule::cosine;
   o.save_steps = std::stoll(get("save-steps", "0"));
   o.log_every = std::stoi(get("progress-every", "1"));
   o.eval_steps = std::stoll(get("eval-steps", "0"));
@@ -132,19 +132,19 @@ int main(int argc, char** argv) try {
                              .c_str()
                        : "full fine-tuning (vision tower frozen)",
               static_cast<long long>(trainable), static_cast<long long>(total));
-  auto forward = [model](const train::lm_batch& b) mutable {
+  auto forward = [model](const training::lm_batch& b) mutable {
     return model->forward(b.input_ids, b.attention_mask, b.pixel_values);
   };
-  auto hidden = [model](const train::lm_batch& b) mutable {
+  auto hidden = [model](const training::lm_batch& b) mutable {
     return model->hidden_states(b.input_ids, b.attention_mask, b.pixel_values);
   };
   auto head = [model](const at::Tensor& h) mutable { return model->logits_from_hidden(h); };
-  train::lm_trainer trainer(model.ptr(), hidden, head, o);
+  training::lm_trainer trainer(model.ptr(), hidden, head, o);
   auto records = trainer.run(llava::batch_source_of(samples, processor, pad), llava::batch_source_of(eval, processor, pad));
 
   // ---- outputs ----
   if (rank > 0) {
-    train::save_peft_adapter(*model, output / "adapter",
+    training::save_peft_adapter(*model, output / "adapter",
                              {.base_model = std::filesystem::absolute(model_dir).string(), .targets = targets,
                               .options = lora, .modules_to_save = fully});
     std::printf("adapter: %s\n", (output / "adapter").c_str());

@@ -42,7 +42,7 @@ std::map<std::string, std::string> parse_flags(int argc, char** argv) {
   return flags;
 }
 
-std::vector<train::token_sample> load_samples(const std::string& file, const text::chat_renderer& chat) {
+std::vector<training::token_sample> load_samples(const std::string& file, const text::chat_renderer& chat) {
   std::ifstream in(file);
   if (!in) fail("cannot open the dataset ", file);
   nlohmann::json data;
@@ -51,7 +51,7 @@ std::vector<train::token_sample> load_samples(const std::string& file, const tex
   } catch (const nlohmann::json::exception& e) {
     fail(file, " is not valid JSON (", e.what(), ")");
   }
-  std::vector<train::token_sample> out;
+  std::vector<training::token_sample> out;
   for (std::size_t i = 0; i < data.size(); ++i) {
     try {
       text::chat_sample s;
@@ -88,12 +88,12 @@ int main(int argc, char** argv) try {
   if (!format) fail("unknown --chat format ", quote(get("chat")));
   text::chat_renderer chat(tok, *format);
   auto samples = load_samples(get("data"), chat);
-  std::vector<train::token_sample> eval;
+  std::vector<training::token_sample> eval;
   if (flags.count("eval-data")) eval = load_samples(get("eval-data"), chat);
 
-  auto config = llm::decoder_config::from_hf(io::hf_config::load(model_dir));
-  llm::causal_lm lm(config);
-  llm::load_weights(*lm, io::safetensors_checkpoint::open(model_dir));
+  auto config = lm::decoder_config::from_hf(io::hf_config::load(model_dir));
+  lm::causal_lm lm(config);
+  lm::load_weights(*lm, io::safetensors_checkpoint::open(model_dir));
   lm->model->gradient_checkpointing = flags.count("gradient-checkpointing") > 0;
 
   const int rank = std::stoi(get("lora", "0"));
@@ -101,14 +101,14 @@ int main(int argc, char** argv) try {
                         .dropout = std::stod(get("lora-dropout", "0.05")), .rslora = flags.count("rslora") > 0,
                         .dora = flags.count("dora") > 0};
   std::vector<std::string> targets;
-  if (rank > 0) targets = train::apply_lora(*lm, lora, train::all_linear_except({"lm_head"}));
+  if (rank > 0) targets = training::apply_lora(*lm, lora, training::all_linear_except({"lm_head"}));
   std::vector<std::string> fully;  // --train-modules lm_head,model.norm: trained in full next to the adapter
   if (flags.count("train-modules")) {
     if (rank <= 0) fail("--train-modules goes with --lora (without LoRA everything trains in full)");
     std::stringstream list(get("train-modules"));
     for (std::string m; std::getline(list, m, ',');)
       if (!m.empty()) fully.push_back(m);
-    train::train_fully(*lm, fully);
+    training::train_fully(*lm, fully);
   }
   if (flags.count("qlora")) {  // QLoRA: the frozen base weights of the adapted layers in NF4
     if (rank <= 0) fail("--qlora needs --lora RANK");
@@ -116,7 +116,7 @@ int main(int argc, char** argv) try {
       if (auto lin = std::dynamic_pointer_cast<nn::linear_impl>(item.value()); lin && lin->has_lora()) lin->quantize_nf4();
   }
 
-  train::loop_options o;
+  training::loop_options o;
   o.epochs = std::stoi(get("epochs", "1"));
   o.max_steps = std::stoll(get("max-steps", "-1"));
   o.batch_size = std::stoi(get("batch-size", "4"));
@@ -125,7 +125,7 @@ int main(int argc, char** argv) try {
   o.weight_decay = std::stod(get("weight-decay", "0.0"));
   o.warmup_ratio = std::stod(get("warmup-ratio", "0.03"));
   const std::string sched = get("schedule", "cosine");
-  o.schedule = sched == "linear" ? train::schedule::linear : sched == "constant" ? train::schedule::constant : train::schedule::cosine;
+  o.schedule = sched == "linear" ? training::schedule::linear : sched == "constant" ? training::schedule::constant : training::schedule::cosine;
   o.save_steps = std::stoll(get("save-steps", "0"));
   o.log_every = std::stoi(get("progress-every", "1"));
   o.eval_steps = std::stoll(get("eval-steps", "0"));
@@ -145,11 +145,11 @@ int main(int argc, char** argv) try {
                               : std::string("full fine-tuning");
   std::printf("training on %zu samples, %s: %lld of %lld parameters trainable\n", samples.size(), what.c_str(),
               static_cast<long long>(trainable), static_cast<long long>(total));
-  train::lm_trainer trainer(lm, o);
+  training::lm_trainer trainer(lm, o);
   auto records = trainer.run(samples, eval);
 
   if (rank > 0) {
-    train::save_peft_adapter(*lm, output / "adapter",
+    training::save_peft_adapter(*lm, output / "adapter",
                              {.base_model = std::filesystem::absolute(model_dir).string(), .targets = targets, .options = lora,
                               .modules_to_save = fully});
     std::printf("adapter: %s\n", (output / "adapter").c_str());

@@ -6,15 +6,16 @@
 #
 #   bash scripts/main_job.sh [OUTPUT_DIR]        (default build/main-job; needs a built tree)
 #
-# Full fine-tuning of the language model and the projector (vision tower frozen), 40 epochs of
-# 96 samples, about half a minute on 2 cores. Nothing here needs Python.
+# The shipped recipe recipes/llava/1.5_full.cpp: full fine-tuning of the language model and the
+# projector (vision tower frozen), 40 epochs of 96 samples, about half a minute on 2 cores.
+# Nothing here needs Python.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD="${LMMS_BUILD:-build}"
 OUT="${1:-$BUILD/main-job}"
 MODEL=example_data/models/tiny-llava-shapes
 DATA=example_data/shapes
-for bin in "$BUILD/bin/lmms" "$BUILD/bin/train_llava"; do
+for bin in "$BUILD/bin/lmms" "$BUILD/bin/llava_1.5_full"; do
   [[ -x "$bin" ]] || { echo "main_job: $bin is missing; run bash scripts/setup.sh first" >&2; exit 1; }
 done
 rm -rf "$OUT" && mkdir -p "$OUT"
@@ -29,10 +30,9 @@ echo "== before: the untrained model answers the 24 held-out questions ($DATA/ev
 ask "$MODEL" before
 head -n 2 "$OUT/answers-before.jsonl"
 echo
-echo "== fine-tuning $MODEL on $DATA/train.json (96 pictures + conversations)"
-"$BUILD/bin/train_llava" --model "$MODEL" --data "$DATA/train.json" --eval-data "$DATA/eval.json" \
-    --image-folder "$DATA/images" --output "$OUT/run" --epochs 40 --batch-size 8 --lr 1e-3 \
-    --warmup-ratio 0.1 --eval-steps 120 --progress-every 60
+echo "== fine-tuning $MODEL on $DATA/train.json (96 pictures + conversations): recipes/llava/1.5_full.cpp"
+"$BUILD/bin/llava_1.5_full" --model.path="$MODEL" --data.file="$DATA/train.json" --data.eval_file="$DATA/eval.json" \
+    --data.image_folder="$DATA/images" --train.output_dir="$OUT/run"
 echo
 echo "== after: the fine-tuned model answers the same questions"
 ask "$OUT/run/model" after
@@ -40,5 +40,6 @@ head -n 2 "$OUT/answers-after.jsonl"
 echo
 echo "accuracy before: $(cut -d' ' -f2 "$OUT/accuracy-before.txt"), after: $(cut -d' ' -f2 "$OUT/accuracy-after.txt")"
 echo "loss curve:      $OUT/run/loss.svg"
+echo "recipe:          $OUT/run/resolved_recipe.json   (--config it to reproduce the run)"
 echo "trained model:   $OUT/run/model   (Hugging Face format: LlavaForConditionalGeneration.from_pretrained)"
 echo "answers:         $OUT/answers-before.jsonl, $OUT/answers-after.jsonl"

@@ -204,7 +204,7 @@ int main(int argc, char** argv) {
       }
       if (adapter.empty() || output.empty() || args.size() % 2 != 0)
         lmms::fail("merge-lora needs --adapter DIR and --output DIR (and optionally --base DIR)");
-      auto r = lmms::train::merge_lora(adapter, output, base.empty() ? std::nullopt : std::optional<std::filesystem::path>(base));
+      auto r = lmms::training::merge_lora(adapter, output, base.empty() ? std::nullopt : std::optional<std::filesystem::path>(base));
       std::printf("merged %zu LoRA pairs, replaced %zu tensors; wrote %zu tensors to %s\n", r.merged, r.replaced, r.tensors,
                   output.c_str());
       return 0;

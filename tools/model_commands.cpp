@@ -49,8 +49,8 @@ struct loaded_model {
   infer::decoder_steps steps;
   text::chat_format format = text::chat_format::llava;
   /// For scoring: the batch of one dataset sample, and the float logits of a batch.
-  std::function<train::lm_batch(const data::sample& s, const text::chat_renderer& chat)> batch_of;
-  train::forward_fn forward;
+  std::function<training::lm_batch(const data::sample& s, const text::chat_renderer& chat)> batch_of;
+  training::forward_fn forward;
 };
 
 loaded_model load_model(const std::filesystem::path& dir) {
@@ -85,12 +85,12 @@ loaded_model load_model(const std::filesystem::path& dir) {
       auto prepared = llava::prepare_samples(one, chat, cfg, {.max_length = 1 << 30});
       return llava::batch_source_of(prepared.samples, processor, 0).collate({0});
     };
-    m.forward = [model](const train::lm_batch& b) mutable { return model->forward(b.input_ids, b.attention_mask, b.pixel_values); };
+    m.forward = [model](const training::lm_batch& b) mutable { return model->forward(b.input_ids, b.attention_mask, b.pixel_values); };
     return m;
   }
-  auto cfg = llm::decoder_config::from_hf(config);  // refuses what it cannot run, by name
-  llm::causal_lm lm(cfg);
-  llm::load_weights(*lm, checkpoint);
+  auto cfg = lm::decoder_config::from_hf(config);  // refuses what it cannot run, by name
+  lm::causal_lm lm(cfg);
+  lm::load_weights(*lm, checkpoint);
   m.module = lm.ptr();
   m.steps = infer::steps_of(lm);
   m.embed_prompt = [lm](const std::vector<text::token_id>& ids, const std::vector<std::filesystem::path>& images) mutable {
@@ -101,10 +101,10 @@ loaded_model load_model(const std::filesystem::path& dir) {
   m.batch_of = [](const data::sample& s, const text::chat_renderer& chat) {
     if (!s.images.empty() || !s.videos.empty()) fail("sample ", s.index, " has media but this model is text-only");
     auto r = chat.render({.system_prompt = s.system_prompt, .turns = s.turns});
-    train::token_sample t{r.input_ids, r.labels};
-    return train::collate_right_pad({&t}, 0);
+    training::token_sample t{r.input_ids, r.labels};
+    return training::collate_right_pad({&t}, 0);
   };
-  m.forward = [lm](const train::lm_batch& b) mutable { return lm->forward(b.input_ids, b.attention_mask); };
+  m.forward = [lm](const training::lm_batch& b) mutable { return lm->forward(b.input_ids, b.attention_mask); };
   return m;
 }
 
@@ -132,7 +132,7 @@ int generate_command(const std::vector<std::string>& args) {
 
   const std::filesystem::path model_dir = one("model");
   loaded_model model = load_model(model_dir);
-  if (!one("adapter").empty()) train::load_peft_adapter(*model.module, one("adapter"));
+  if (!one("adapter").empty()) training::load_peft_adapter(*model.module, one("adapter"));
   model.module->eval();
   auto tok = text::tokenizer::load(model_dir);
   auto format = one("chat").empty() ? std::optional(model.format) : text::parse_chat_format(one("chat"));
@@ -214,7 +214,7 @@ int score_command(const std::vector<std::string>& args) {
   if (!flags.count("model") || !flags.count("data")) fail("score needs --model DIR and --data FILE");
   const std::filesystem::path model_dir = flags["model"];
   loaded_model model = load_model(model_dir);
-  if (flags.count("adapter")) train::load_peft_adapter(*model.module, flags["adapter"]);
+  if (flags.count("adapter")) training::load_peft_adapter(*model.module, flags["adapter"]);
   model.module->eval();
   auto tok = text::tokenizer::load(model_dir);
   auto format = flags.count("chat") ? text::parse_chat_format(flags["chat"]) : std::optional(model.format);
@@ -225,17 +225,17 @@ int score_command(const std::vector<std::string>& args) {
   double total = 0;
   std::int64_t tokens = 0;
   for (const auto& s : ds.samples) {
-    train::lm_batch b;
+    training::lm_batch b;
     try {
       b = model.batch_of(s, chat);
     } catch (const lmms::error& e) {
       fail(flags["data"], " sample ", s.index, ": ", std::string(e.what()).substr(6));
     }
     at::Tensor logits = model.forward(b);
-    const double sum = at::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}), llm::shift_labels(b.labels).reshape({-1}),
+    const double sum = at::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}), lm::shift_labels(b.labels).reshape({-1}),
                                               {}, at::Reduction::Sum, -100)
                            .item<double>();
-    const std::int64_t n = (llm::shift_labels(b.labels) != -100).sum().item<std::int64_t>();
+    const std::int64_t n = (lm::shift_labels(b.labels) != -100).sum().item<std::int64_t>();
     total += sum;
     tokens += n;
     nlohmann::json line = {{"index", s.index}, {"loss", n ? sum / static_cast<double>(n) : 0.0}, {"label_tokens", n}};

@@ -6,4 +6,5 @@
 #include "lmms/io/hf_config.hpp"
 #include "lmms/io/safetensors.hpp"
 #include "lmms/io/safetensors_torch.hpp"
+#include "lmms/recipe/recipe.hpp"
 #include "lmms/version.hpp"

@@ -18,6 +18,8 @@
 #include "lmms/models/llm/decoder.hpp"
 #include "lmms/models/llava/data.hpp"
 #include "lmms/models/llava/llava.hpp"
+#include "lmms/models/llava/llava_1_5.hpp"
+#include "lmms/recipe/resolved.hpp"
 #include "lmms/models/vision/clip.hpp"
 #include "lmms/nn/checkpoint.hpp"
 #include "lmms/nn/linear.hpp"

@@ -14,5 +14,11 @@ cmake --build "$work/installed" > "$work/installed-build.log"
 
 cmake -S "$src/tests/package/user_project" -B "$work/subdir" -G Ninja \
       -DLMMS_SOURCE_DIR="$src" -DCMAKE_PREFIX_PATH="$torch_prefix" > "$work/subdir.log"
-cmake --build "$work/subdir" --target my_trainer > "$work/subdir-build.log"
+cmake --build "$work/subdir" --target my_trainer my_llava_lora > "$work/subdir-build.log"
 "$work/subdir/bin/my_trainer" "$work/out-subdir"
+# the DSL recipe: --dry-run prints the resolved recipe with the override applied
+for build in installed subdir; do
+  "$work/$build/bin/my_llava_lora" --dry-run --train.lr=5e-5 > "$work/$build-dry-run.json"
+  grep -q '"lr": 5e-05' "$work/$build-dry-run.json" && grep -q '"model_type": "llava-1.5"' "$work/$build-dry-run.json" \
+    && echo "user DSL recipe ($build): --dry-run ok"
+done

@@ -37,13 +37,13 @@ struct generation {
 /// logits of the last position for new embeddings, appending them to the cache.
 struct decoder_steps {
   std::function<at::Tensor(const at::Tensor& ids)> embed;
-  std::function<at::Tensor(const at::Tensor& embeds, llm::kv_cache& cache)> last_logits;
+  std::function<at::Tensor(const at::Tensor& embeds, lm::kv_cache& cache)> last_logits;
 };
 
 /// For a decoder LLM (positions continue from the cache length).
-decoder_steps steps_of(llm::causal_lm model);
+decoder_steps steps_of(lm::causal_lm model);
 /// For the language part of any model: its decoder and a head (lm_head, or the tied embeddings).
-decoder_steps steps_of(llm::decoder_model decoder, std::function<at::Tensor(const at::Tensor& hidden)> head);
+decoder_steps steps_of(lm::decoder_model decoder, std::function<at::Tensor(const at::Tensor& hidden)> head);
 
 /// Generates from prompt embeddings (1, T, H) (for LLaVA: text with image features in place).
 generation generate(const decoder_steps& model, const at::Tensor& prompt_embeds, const text::tokenizer& tok,

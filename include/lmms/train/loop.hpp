@@ -3,11 +3,11 @@
 // linear / constant schedule, gradient accumulation (token-weighted, so it equals one large
 // batch), global-norm clipping, a JSONL log of every step, atomic checkpoints and exact resume.
 //
-//   train::lm_trainer trainer(lm, options);                 // a text LLM on token_samples
+//   training::lm_trainer trainer(lm, options);                 // a text LLM on token_samples
 //   trainer.run(samples);          // options.resume continues from the latest checkpoint
 //
-//   train::lm_trainer trainer(model.ptr(), forward, options);  // any model: forward(batch) -> logits
-//   trainer.run(train::batch_source{n, collate});              // collate(indices) -> lm_batch
+//   training::lm_trainer trainer(model.ptr(), forward, options);  // any model: forward(batch) -> logits
+//   trainer.run(training::batch_source{n, collate});              // collate(indices) -> lm_batch
 //
 // Checkpoints (output_dir/checkpoint-<step>/, written to a temporary directory, fsync'ed and
 // renamed): trainable.safetensors (every trainable parameter), optimizer.safetensors (AdamW
@@ -26,7 +26,7 @@
 #include "lmms/text/tokenizer.hpp"
 #include "lmms/torch.hpp"
 
-namespace lmms::train {
+namespace lmms::training {
 
 struct token_sample {
   std::vector<text::token_id> input_ids;
@@ -43,7 +43,7 @@ struct loop_options {
   double lr = 2e-4;
   double weight_decay = 0.0;           // not applied to biases and norm weights
   double warmup_ratio = 0.03;
-  train::schedule schedule = schedule::cosine;
+  training::schedule schedule = schedule::cosine;
   double max_grad_norm = 1.0;          // <= 0: no clipping
   std::uint64_t seed = 42;
   std::int64_t save_steps = 0;         // 0: only at the end
@@ -55,6 +55,8 @@ struct loop_options {
   int log_every = 1;                   // plain lines: every N steps (and the first and last); log.jsonl has every step
   text::token_id pad_token_id = 0;
   nn::precision precision = nn::precision::fp32;  // bf16: autocast compute, float32 master weights
+  /// Extra files written into every checkpoint (name, content): the resolved recipe, say.
+  std::vector<std::pair<std::string, std::string>> checkpoint_files;
 };
 
 /// HF's schedules (transformers.get_*_schedule_with_warmup): the lr factor at step `step`.
@@ -91,7 +93,7 @@ struct step_record {
 
 class lm_trainer {
  public:
-  lm_trainer(llm::causal_lm model, loop_options options);
+  lm_trainer(lm::causal_lm model, loop_options options);
   /// Any model: its trainable parameters are those with requires_grad.
   lm_trainer(std::shared_ptr<torch::nn::Module> model, forward_fn forward, loop_options options);
   /// Any model as hidden states + output layer (the head runs on labelled positions only).
@@ -136,7 +138,7 @@ class lm_trainer {
 std::string loss_curve_svg(const std::vector<std::pair<double, double>>& train,
                            const std::vector<std::pair<double, double>>& eval);
 
-}  // namespace lmms::train
+}  // namespace lmms::training
 
 #ifdef LMMS_IMPLEMENTATION
 #include "lmms/impl/train/loop_impl.hpp"

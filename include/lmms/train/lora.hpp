@@ -1,9 +1,9 @@
 // lmms/train/lora.hpp: attach LoRA adapters to a model's Linear layers and save them in the
 // PEFT layout that peft.PeftModel.from_pretrained loads.
 //
-//   auto targets = train::apply_lora(*lm, {.rank = 8, .alpha = 16}, train::all_linear_except({"lm_head"}));
+//   auto targets = training::apply_lora(*lm, {.rank = 8, .alpha = 16}, training::all_linear_except({"lm_head"}));
 //   ... train ...
-//   train::save_peft_adapter(*lm, "runs/x/adapter", {.base_model = "path/to/base", .targets = targets,
+//   training::save_peft_adapter(*lm, "runs/x/adapter", {.base_model = "path/to/base", .targets = targets,
 //                                                   .options = {.rank = 8, .alpha = 16}});
 #pragma once
 
@@ -15,7 +15,7 @@
 #include "lmms/nn/linear.hpp"
 #include "lmms/torch.hpp"
 
-namespace lmms::train {
+namespace lmms::training {
 
 /// Chooses the Linear layers (by full module name) that get an adapter.
 using target_predicate = std::function<bool(const std::string& module_name)>;
@@ -52,7 +52,7 @@ void save_peft_adapter(torch::nn::Module& root, const std::filesystem::path& dir
 /// does not is an error naming it. Returns the adapter's settings.
 peft_adapter_info load_peft_adapter(torch::nn::Module& root, const std::filesystem::path& dir);
 
-}  // namespace lmms::train
+}  // namespace lmms::training
 
 #ifdef LMMS_IMPLEMENTATION
 #include "lmms/impl/train/lora_impl.hpp"

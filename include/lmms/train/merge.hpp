@@ -14,7 +14,7 @@
 #include <optional>
 #include <string>
 
-namespace lmms::train {
+namespace lmms::training {
 
 struct merge_report {
   std::size_t merged = 0;    // LoRA pairs folded
@@ -27,7 +27,7 @@ struct merge_report {
 merge_report merge_lora(const std::filesystem::path& adapter_dir, const std::filesystem::path& output_dir,
                         std::optional<std::filesystem::path> base_dir = std::nullopt);
 
-}  // namespace lmms::train
+}  // namespace lmms::training
 
 #ifdef LMMS_IMPLEMENTATION
 #include <cmath>
@@ -40,7 +40,7 @@ merge_report merge_lora(const std::filesystem::path& adapter_dir, const std::fil
 #include "lmms/io/safetensors_torch.hpp"
 #include "lmms/models/checkpoint_layout.hpp"
 
-namespace lmms::train {
+namespace lmms::training {
 
 merge_report merge_lora(const std::filesystem::path& adapter_dir, const std::filesystem::path& output_dir,
                         std::optional<std::filesystem::path> base_dir) {
@@ -119,5 +119,5 @@ merge_report merge_lora(const std::filesystem::path& adapter_dir, const std::fil
   return report;
 }
 
-}  // namespace lmms::train
+}  // namespace lmms::training
 #endif  // LMMS_IMPLEMENTATION

@@ -17,16 +17,16 @@ CATCH_TEST_CASE("decoder LLMs match transformers: logits, loss, every gradient",
   for (const char* name : {"llama", "qwen2"}) {
     CATCH_DYNAMIC_SECTION(name) {
       auto dir = ref / "models" / (std::string("tiny-") + name);
-      auto cfg = llm::decoder_config::from_hf(io::hf_config::load(dir));
-      llm::causal_lm lm(cfg);
-      llm::load_weights(*lm, io::safetensors_checkpoint::open(dir));
+      auto cfg = lm::decoder_config::from_hf(io::hf_config::load(dir));
+      lm::causal_lm lm(cfg);
+      lm::load_weights(*lm, io::safetensors_checkpoint::open(dir));
       auto out = io::load_safetensors(ref / "outputs" / (std::string("tiny-") + name + ".safetensors"));
       at::Tensor mask = out.at("attention_mask");
       at::Tensor logits = lm->forward(out.at("input_ids"), mask);
       // compare where attention is real (HF leaves padded positions to its own mask handling)
       at::Tensor keep = mask.to(at::kBool).unsqueeze(-1).expand_as(logits);
       double logits_diff = max_abs_diff(logits.masked_select(keep), out.at("logits").masked_select(keep));
-      at::Tensor loss = llm::causal_lm_loss(logits, out.at("labels"));
+      at::Tensor loss = lm::causal_lm_loss(logits, out.at("labels"));
       double loss_diff = std::abs(loss.item<double>() - out.at("loss").item<double>());
       loss.backward();
       double grad_diff = 0, grad_scale = 0;
@@ -51,10 +51,10 @@ CATCH_TEST_CASE("decoder LLMs match transformers: logits, loss, every gradient",
 
 CATCH_TEST_CASE("configs lmms cannot run are refused by name", "[models][llm]") {
   auto cfg = io::hf_config::parse(R"({"model_type": "gemma", "vocab_size": 8})", "x/config.json");
-  CATCH_CHECK_THROWS_WITH(llm::decoder_config::from_hf(cfg), Catch::Matchers::Contains("model_type 'gemma' is not a decoder"));
+  CATCH_CHECK_THROWS_WITH(lm::decoder_config::from_hf(cfg), Catch::Matchers::Contains("model_type 'gemma' is not a decoder"));
   auto yarn = io::hf_config::parse(R"({"model_type": "llama", "vocab_size": 8, "hidden_size": 8, "intermediate_size": 8,
       "num_hidden_layers": 1, "num_attention_heads": 2, "rope_scaling": {"rope_type": "yarn", "factor": 4.0}})", "x/config.json");
-  CATCH_CHECK_THROWS_WITH(llm::decoder_config::from_hf(yarn), Catch::Matchers::Contains("rope type 'yarn' is not implemented"));
+  CATCH_CHECK_THROWS_WITH(lm::decoder_config::from_hf(yarn), Catch::Matchers::Contains("rope type 'yarn' is not implemented"));
 }
 
 CATCH_TEST_CASE("activation checkpointing gives the same gradients as plain backward", "[models][llm][reference]") {
@@ -62,8 +62,8 @@ CATCH_TEST_CASE("activation checkpointing gives the same gradients as plain back
   auto out = io::load_safetensors(lmms::test::reference_dir() / "outputs" / "tiny-llama.safetensors");
   auto grads_of = [&](bool checkpointing) {
     at::manual_seed(3);
-    llm::causal_lm lm(llm::decoder_config::from_hf(io::hf_config::load(dir)));
-    llm::load_weights(*lm, io::safetensors_checkpoint::open(dir));
+    lm::causal_lm lm(lm::decoder_config::from_hf(io::hf_config::load(dir)));
+    lm::load_weights(*lm, io::safetensors_checkpoint::open(dir));
     for (const auto& item : lm->named_modules("", false))  // LoRA with dropout: recompute must reuse the masks
       if (auto lin = std::dynamic_pointer_cast<nn::linear_impl>(item.value()); lin && item.key().find("mlp") != std::string::npos)
         lin->add_lora({.rank = 4, .alpha = 8, .dropout = 0.2});
@@ -71,7 +71,7 @@ CATCH_TEST_CASE("activation checkpointing gives the same gradients as plain back
     lm->model->gradient_checkpointing = checkpointing;
     lm->train();
     at::manual_seed(11);
-    llm::causal_lm_loss(lm->forward(out.at("input_ids"), out.at("attention_mask")), out.at("labels")).backward();
+    lm::causal_lm_loss(lm->forward(out.at("input_ids"), out.at("attention_mask")), out.at("labels")).backward();
     std::map<std::string, at::Tensor> grads;
     for (const auto& p : lm->named_parameters()) grads[p.key()] = p.value().grad().clone();
     return grads;
@@ -90,8 +90,8 @@ CATCH_TEST_CASE("bf16 autocast logits agree with transformers under torch.autoca
   for (const char* name : {"llama", "qwen2"}) {
     auto dir = lmms::test::reference_dir() / "models" / (std::string("tiny-") + name);
     auto out = io::load_safetensors(lmms::test::reference_dir() / "outputs" / (std::string("tiny-") + name + ".safetensors"));
-    llm::causal_lm lm(llm::decoder_config::from_hf(io::hf_config::load(dir)));
-    llm::load_weights(*lm, io::safetensors_checkpoint::open(dir));
+    lm::causal_lm lm(lm::decoder_config::from_hf(io::hf_config::load(dir)));
+    lm::load_weights(*lm, io::safetensors_checkpoint::open(dir));
     at::NoGradGuard no_grad;
     at::Tensor logits;
     {

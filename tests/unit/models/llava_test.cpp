@@ -37,7 +37,7 @@ CATCH_TEST_CASE("LLaVA-1.5 matches transformers: logits, loss, every gradient", 
       at::Tensor logits = model->forward(out.at(c + "input_ids"), out.at(c + "attention_mask"),
                                          pixels == out.end() ? at::Tensor() : pixels->second);
       double logits_diff = max_abs_diff(logits, out.at(c + "logits"));
-      at::Tensor loss = llm::causal_lm_loss(logits, out.at(c + "labels"));
+      at::Tensor loss = lm::causal_lm_loss(logits, out.at(c + "labels"));
       double loss_diff = std::abs(loss.item<double>() - out.at(c + "loss").item<double>());
       loss.backward();
       double grad_diff = 0, grad_scale = 0;
@@ -105,7 +105,7 @@ CATCH_TEST_CASE("LLaVA greedy generation with a KV cache gives transformers' tok
   CATCH_CHECK(at::equal(at::tensor(expanded, at::kLong), out.at("gen.input_ids").squeeze(0)));
 
   // the cached path gives the logits of a full forward at every step
-  llm::kv_cache cache;
+  lm::kv_cache cache;
   at::Tensor ids = out.at("gen.input_ids");
   at::Tensor last = steps.last_logits(embeds, cache);
   at::Tensor full = model->forward(ids, {}, out.at("gen.pixel_values")).select(1, ids.size(1) - 1).squeeze(0);

@@ -10,21 +10,21 @@ CATCH_TEST_CASE("lr schedules equal transformers' at every step", "[train][refer
   std::ifstream in(lmms::test::reference_dir() / "outputs" / "schedules.json");
   CATCH_REQUIRE(in.good());
   auto ref = nlohmann::json::parse(in);
-  for (auto [name, kind] : {std::pair{"cosine", lmms::train::schedule::cosine}, std::pair{"linear", lmms::train::schedule::linear},
-                            std::pair{"constant", lmms::train::schedule::constant}}) {
+  for (auto [name, kind] : {std::pair{"cosine", lmms::training::schedule::cosine}, std::pair{"linear", lmms::training::schedule::linear},
+                            std::pair{"constant", lmms::training::schedule::constant}}) {
     const auto& r = ref[name];
     auto factors = r["factors"].get<std::vector<double>>();
     for (std::size_t s = 0; s < factors.size(); ++s) {
       CATCH_INFO(name << " step " << s);
-      CATCH_CHECK(lmms::train::lr_factor(kind, static_cast<std::int64_t>(s), r["total"], r["warmup"]) ==
+      CATCH_CHECK(lmms::training::lr_factor(kind, static_cast<std::int64_t>(s), r["total"], r["warmup"]) ==
                   Catch::Detail::Approx(factors[s]).epsilon(1e-12).margin(1e-15));
     }
   }
 }
 
 CATCH_TEST_CASE("right padding puts real tokens first and counts predicted labels", "[train]") {
-  lmms::train::token_sample a{{5, 6, 7}, {-100, 6, 7}}, b{{8}, {8}};
-  auto batch = lmms::train::collate_right_pad({&a, &b}, 0);
+  lmms::training::token_sample a{{5, 6, 7}, {-100, 6, 7}}, b{{8}, {8}};
+  auto batch = lmms::training::collate_right_pad({&a, &b}, 0);
   CATCH_CHECK(batch.input_ids.sizes() == at::IntArrayRef({2, 3}));
   CATCH_CHECK(batch.input_ids[1][1].item<std::int64_t>() == 0);
   CATCH_CHECK(batch.labels[1][1].item<std::int64_t>() == -100);

@@ -10,10 +10,10 @@
 
 namespace lmms::infer {
 
-decoder_steps steps_of(llm::decoder_model decoder, std::function<at::Tensor(const at::Tensor& hidden)> head) {
+decoder_steps steps_of(lm::decoder_model decoder, std::function<at::Tensor(const at::Tensor& hidden)> head) {
   decoder_steps s;
   s.embed = [decoder](const at::Tensor& ids) mutable { return decoder->embed(ids); };
-  s.last_logits = [decoder, head](const at::Tensor& embeds, llm::kv_cache& cache) mutable {
+  s.last_logits = [decoder, head](const at::Tensor& embeds, lm::kv_cache& cache) mutable {
     const std::int64_t past = cache.length();
     at::Tensor positions = at::arange(past, past + embeds.size(1), at::kLong).unsqueeze(0);
     at::Tensor hidden = decoder->forward_embeds(embeds, positions, {}, &cache);
@@ -22,7 +22,7 @@ decoder_steps steps_of(llm::decoder_model decoder, std::function<at::Tensor(cons
   return s;
 }
 
-decoder_steps steps_of(llm::causal_lm model) {
+decoder_steps steps_of(lm::causal_lm model) {
   return steps_of(model->model, [model](const at::Tensor& h) mutable { return model->logits_from_hidden(h); });
 }
 
@@ -52,7 +52,7 @@ generation generate(const decoder_steps& model, const at::Tensor& prompt_embeds,
     fail("generate takes the embeddings of one prompt (1, T, hidden), got ", prompt_embeds.sizes());
   at::NoGradGuard no_grad;
   at::Generator rng = at::detail::createCPUGenerator(o.seed);
-  llm::kv_cache cache;
+  lm::kv_cache cache;
   generation out;
   out.finish = "length";
   at::Tensor logits = model.last_logits(prompt_embeds, cache);

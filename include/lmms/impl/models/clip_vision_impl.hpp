@@ -8,7 +8,7 @@
 #include "lmms/models/vision/clip.hpp"
 #include "lmms/nn/checkpoint.hpp"
 
-namespace lmms::vision {
+namespace lmms::vit {
 
 clip_config clip_config::from_hf(const io::hf_config& c) {
   clip_config v;
@@ -107,4 +107,4 @@ std::vector<at::Tensor> clip_vision_impl::hidden_states(const at::Tensor& pixel_
   return out;
 }
 
-}  // namespace lmms::vision
+}  // namespace lmms::vit

@@ -10,7 +10,7 @@
 #include "lmms/models/llm/decoder.hpp"
 #include "lmms/nn/checkpoint.hpp"
 
-namespace lmms::llm {
+namespace lmms::lm {
 
 decoder_config decoder_config::from_hf(const io::hf_config& c) {
   decoder_config d;
@@ -242,4 +242,4 @@ void load_weights(torch::nn::Module& module, const io::safetensors_checkpoint& c
   }
 }
 
-}  // namespace lmms::llm
+}  // namespace lmms::lm

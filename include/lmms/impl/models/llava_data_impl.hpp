@@ -51,11 +51,11 @@ prepared_samples prepare_samples(const data::dataset& dataset, const text::chat_
   return out;
 }
 
-train::batch_source batch_source_of(const std::vector<sample_tokens>& samples, const processors::clip_config& processor,
+training::batch_source batch_source_of(const std::vector<sample_tokens>& samples, const processors::clip_config& processor,
                                     text::token_id pad_token_id) {
   const std::vector<sample_tokens>* all = &samples;
   return {samples.size(), [all, processor, pad_token_id](const std::vector<std::size_t>& indices) {
-            std::vector<train::token_sample> text;
+            std::vector<training::token_sample> text;
             std::vector<at::Tensor> pixels;
             for (std::size_t i : indices) {
               const sample_tokens& s = (*all)[i];
@@ -65,9 +65,9 @@ train::batch_source batch_source_of(const std::vector<sample_tokens>& samples, c
                 pixels.push_back(at::from_blob(pv.data.data(), {pv.channels, pv.height, pv.width}, at::kFloat).clone());
               }
             }
-            std::vector<const train::token_sample*> chosen;
+            std::vector<const training::token_sample*> chosen;
             for (const auto& t : text) chosen.push_back(&t);
-            train::lm_batch b = train::collate_right_pad(chosen, pad_token_id);
+            training::lm_batch b = training::collate_right_pad(chosen, pad_token_id);
             if (!pixels.empty()) b.pixel_values = at::stack(pixels);
             return b;
           }};

@@ -13,12 +13,12 @@ llava_config llava_config::from_hf(const io::hf_config& c) {
     fail(c.source(), ": model_type ", quote(type), " is not LLaVA-1.5 (llava); LLaVA-NeXT, OneVision and NeXT-Video ",
          "are separate models");
   llava_config l;
-  l.text = llm::decoder_config::from_hf(c.section("text_config"));
+  l.text = lm::decoder_config::from_hf(c.section("text_config"));
   io::hf_config vc = c.section("vision_config");
   const std::string vtype = vc.get_string_or("model_type", "clip_vision_model");
   if (vtype != "clip_vision_model")
     fail(c.source(), ": vision_config.model_type ", quote(vtype), " is not implemented for LLaVA (clip_vision_model)");
-  l.vision = vision::clip_config::from_hf(vc);
+  l.vision = vit::clip_config::from_hf(vc);
   l.image_token_id = c.has("image_token_id") ? c.get_int("image_token_id") : c.get_int("image_token_index");
   std::vector<std::int64_t> layers;
   if (c.value_text("vision_feature_layer").starts_with("["))
@@ -54,11 +54,11 @@ at::Tensor projector_impl::forward(const at::Tensor& x) { return linear_2->forwa
 
 llava_model_impl::llava_model_impl(const llava_config& c) : config(c) {
   auto model = register_module("model", std::make_shared<torch::nn::Module>());
-  vision_tower = model->register_module("vision_tower", vision::clip_vision(c.vision));
+  vision_tower = model->register_module("vision_tower", vit::clip_vision(c.vision));
   const auto in = c.vision.hidden_size * static_cast<std::int64_t>(c.feature_layers.size());
   multi_modal_projector = model->register_module(
       "multi_modal_projector", projector(in, c.text.hidden_size, c.projector_act, c.projector_bias));
-  language_model = model->register_module("language_model", llm::decoder_model(c.text));
+  language_model = model->register_module("language_model", lm::decoder_model(c.text));
   if (!c.text.tie_word_embeddings)
     lm_head = register_module("lm_head", nn::linear(c.text.hidden_size, c.text.vocab_size, false));
 }
@@ -108,7 +108,7 @@ at::Tensor llava_model_impl::logits_from_hidden(const at::Tensor& hidden) {
 }
 
 void load_weights(llava_model_impl& model, const io::safetensors_checkpoint& checkpoint) {
-  llm::load_weights(model, checkpoint, models::checkpoint_names(checkpoint));
+  lm::load_weights(model, checkpoint, models::checkpoint_names(checkpoint));
 }
 
 }  // namespace lmms::llava

@@ -19,7 +19,7 @@
 #include "lmms/io/safetensors_torch.hpp"
 #include "lmms/train/loop.hpp"
 
-namespace lmms::train {
+namespace lmms::training {
 
 double lr_factor(schedule s, std::int64_t step, std::int64_t total, std::int64_t warmup) {
   if (step < warmup) return static_cast<double>(step) / static_cast<double>(std::max<std::int64_t>(1, warmup));
@@ -75,7 +75,7 @@ batch_source token_samples_source(const std::vector<token_sample>& samples, text
           }};
 }
 
-lm_trainer::lm_trainer(llm::causal_lm model, loop_options options)
+lm_trainer::lm_trainer(lm::causal_lm model, loop_options options)
     : lm_trainer(
           model.ptr(),
           [model](const lm_batch& b) mutable {
@@ -92,7 +92,7 @@ lm_trainer::lm_trainer(std::shared_ptr<torch::nn::Module> model, forward_fn hidd
 
 at::Tensor lm_trainer::summed_loss(const lm_batch& b) {
   nn::autocast_scope autocast(options_.precision);
-  at::Tensor targets = llm::shift_labels(b.labels).reshape({-1});
+  at::Tensor targets = lm::shift_labels(b.labels).reshape({-1});
   if (!head_) {
     at::Tensor logits = forward_(b).to(at::kFloat);
     return at::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}), targets, {}, at::Reduction::Sum, -100);
@@ -226,6 +226,7 @@ void lm_trainer::save_checkpoint(std::int64_t step, std::int64_t epoch, std::int
   nlohmann::json ts = {{"step", step}, {"epoch", epoch}, {"batches_done", batches_done}, {"seed", options_.seed}};
   io::write_file_atomically(tmp / "trainer_state.json", ts.dump(2) + "\n");
   write_loss_curve(tmp / "loss.svg");
+  for (const auto& [name, text] : options_.checkpoint_files) io::write_file_atomically(tmp / name, text);
   io::sync_directory(tmp);
   remove_checkpoint_dir(final_dir);
   fs::rename(tmp, final_dir);
@@ -405,4 +406,4 @@ std::vector<step_record> lm_trainer::run(const batch_source& samples, const batc
   return records;
 }
 
-}  // namespace lmms::train
+}  // namespace lmms::training

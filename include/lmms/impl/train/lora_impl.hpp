@@ -11,7 +11,7 @@
 #include "lmms/io/safetensors_torch.hpp"
 #include "lmms/train/lora.hpp"
 
-namespace lmms::train {
+namespace lmms::training {
 
 target_predicate all_linear_except(std::vector<std::string> excluded) {
   return [excluded = std::move(excluded)](const std::string& name) {
@@ -157,4 +157,4 @@ peft_adapter_info load_peft_adapter(torch::nn::Module& root, const std::filesyst
   return info;
 }
 
-}  // namespace lmms::train
+}  // namespace lmms::training

@@ -4,7 +4,7 @@
 //
 //   auto ds = data::load_dataset({.file = "train.json", .image_folder = "images"});
 //   auto prepared = llava::prepare_samples(ds, chat, cfg, {.max_length = 2048});
-//   train::batch_source batches = llava::batch_source_of(prepared.samples, clip, pad_id);
+//   training::batch_source batches = llava::batch_source_of(prepared.samples, clip, pad_id);
 //
 // A sample longer than max_length is never cut inside an image span: it is truncated after
 // its last image if the text alone is too long there, and dropped and counted otherwise
@@ -45,7 +45,7 @@ prepared_samples prepare_samples(const data::dataset& dataset, const text::chat_
 
 /// The trainer's view: collate(indices) decodes and processes the images of those samples
 /// (an unreadable image is an error naming the file) and right-pads the text.
-train::batch_source batch_source_of(const std::vector<sample_tokens>& samples, const processors::clip_config& processor,
+training::batch_source batch_source_of(const std::vector<sample_tokens>& samples, const processors::clip_config& processor,
                                     text::token_id pad_token_id);
 
 }  // namespace lmms::llava

@@ -27,8 +27,8 @@
 namespace lmms::llava {
 
 struct llava_config {
-  llm::decoder_config text;
-  vision::clip_config vision;
+  lm::decoder_config text;
+  vit::clip_config vision;
   std::int64_t image_token_id = 0;
   /// Which CLIP hidden states feed the projector, as indices into (embeddings, layer 1 output,
   /// ...): transformers' vision_feature_layer with negatives resolved. Several are concatenated.
@@ -70,9 +70,9 @@ class llava_model_impl : public torch::nn::Module {
   /// Float logits of decoder hidden states (lm_head, or the embeddings when tied).
   at::Tensor logits_from_hidden(const at::Tensor& hidden);
 
-  vision::clip_vision vision_tower{nullptr};       // model.vision_tower
+  vit::clip_vision vision_tower{nullptr};       // model.vision_tower
   projector multi_modal_projector{nullptr};        // model.multi_modal_projector
-  llm::decoder_model language_model{nullptr};      // model.language_model
+  lm::decoder_model language_model{nullptr};      // model.language_model
   nn::linear lm_head{nullptr};                     // lm_head (absent when tied)
   llava_config config;
 };

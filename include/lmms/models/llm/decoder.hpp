@@ -3,11 +3,11 @@
 // transformers' LlamaForCausalLM / Qwen2ForCausalLM (model.layers.N.self_attn.q_proj.weight,
 // lm_head.weight, ...), so named_parameters() is the checkpoint's own naming.
 //
-//   auto cfg = llm::decoder_config::from_hf(io::hf_config::load(dir));
-//   llm::causal_lm lm(cfg);
-//   llm::load_weights(*lm, io::safetensors_checkpoint::open(dir));
+//   auto cfg = lm::decoder_config::from_hf(io::hf_config::load(dir));
+//   lm::causal_lm lm(cfg);
+//   lm::load_weights(*lm, io::safetensors_checkpoint::open(dir));
 //   at::Tensor logits = lm->forward(input_ids);                 // (B, T, V), float32
-//   at::Tensor loss = llm::causal_lm_loss(logits, labels);      // mean over labels != -100
+//   at::Tensor loss = lm::causal_lm_loss(logits, labels);      // mean over labels != -100
 #pragma once
 
 #include <functional>
@@ -18,7 +18,7 @@
 #include "lmms/nn/linear.hpp"
 #include "lmms/torch.hpp"
 
-namespace lmms::llm {
+namespace lmms::lm {
 
 struct decoder_config {
   std::string model_type;  // "llama", "mistral", "qwen2"
@@ -135,7 +135,7 @@ std::pair<at::Tensor, at::Tensor> rotary_cos_sin(const at::Tensor& position_ids,
 void load_weights(torch::nn::Module& module, const io::safetensors_checkpoint& checkpoint,
                   const std::function<std::string(const std::string&)>& checkpoint_name = {});
 
-}  // namespace lmms::llm
+}  // namespace lmms::lm
 
 #ifdef LMMS_IMPLEMENTATION
 #include "lmms/impl/models/decoder_impl.hpp"

@@ -3,8 +3,8 @@
 // CLIPVisionTransformer (embeddings.patch_embedding.weight, pre_layrnorm.weight,
 // encoder.layers.N.self_attn.q_proj.weight, ...), so a checkpoint loads by name.
 //
-//   auto cfg = vision::clip_config::from_hf(io::hf_config::load(dir).section("vision_config"));
-//   vision::clip_vision tower(cfg);
+//   auto cfg = vit::clip_config::from_hf(io::hf_config::load(dir).section("vision_config"));
+//   vit::clip_vision tower(cfg);
 //   std::vector<at::Tensor> hidden = tower->hidden_states(pixel_values, /*up_to_layer=*/cfg.num_layers - 1);
 //   // hidden[0]: embeddings after pre_layrnorm; hidden[i]: output of encoder layer i
 #pragma once
@@ -16,7 +16,7 @@
 #include "lmms/nn/norm.hpp"
 #include "lmms/torch.hpp"
 
-namespace lmms::vision {
+namespace lmms::vit {
 
 struct clip_config {
   std::int64_t hidden_size = 0, intermediate_size = 0, num_layers = 0, num_heads = 0;
@@ -74,7 +74,7 @@ class clip_vision_impl : public torch::nn::Module {
 };
 TORCH_MODULE_IMPL(clip_vision, clip_vision_impl);
 
-}  // namespace lmms::vision
+}  // namespace lmms::vit
 
 #ifdef LMMS_IMPLEMENTATION
 #include "lmms/impl/models/clip_vision_impl.hpp"
