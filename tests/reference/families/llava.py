@@ -6,6 +6,7 @@ Reference outputs (outputs/tiny-llava.safetensors), for each case C of
 single (one image, system prompt, two turns), multi (two images) and text (no image):
   C.input_ids, C.attention_mask, C.labels, C.pixel_values   the processor's batch (labels: image tokens -100)
   C.logits, C.loss                                           float32 forward with labels
+  C.logits_bf16_autocast                                     forward under torch.autocast(cpu, bfloat16)
   C.grad.<param name>                                        every gradient transformers computes
 and gen.input_ids, gen.pixel_values, gen.new_ids: greedy generate() of 12 new tokens.
 """
@@ -110,6 +111,10 @@ def make(out: pathlib.Path) -> dict:
                     f"{case}.loss": result.loss.reshape(())}
         if images:
             tensors[f"{case}.pixel_values"] = batch["pixel_values"]
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):  # Trainer --bf16 on CPU
+            tensors[f"{case}.logits_bf16_autocast"] = model(
+                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                pixel_values=batch.get("pixel_values")).logits.float()
         # every gradient HF computes (the last CLIP layer and post_layernorm get none: layer -2 is read)
         for name, p in params.items():
             if p.grad is not None:
