@@ -33,11 +33,15 @@ struct generation {
   std::string finish;               // "eos", "stop" or "length"
 };
 
-/// What generation needs from a model: embed token ids (1, T) -> (1, T, H), and the float
-/// logits of the last position for new embeddings, appending them to the cache.
+/// What generation needs from a model: embed token ids (B, T) -> (B, T, H), and the float
+/// logits (B, V) of the last position for new embeddings, appending them to the cache.
+/// attention_mask (B, past + T) and positions (B, T) are given for padded batches; undefined
+/// means one unpadded sequence (positions continue from the cache length).
 struct decoder_steps {
   std::function<at::Tensor(const at::Tensor& ids)> embed;
-  std::function<at::Tensor(const at::Tensor& embeds, lm::kv_cache& cache)> last_logits;
+  std::function<at::Tensor(const at::Tensor& embeds, lm::kv_cache& cache, const at::Tensor& attention_mask,
+                           const at::Tensor& positions)>
+      last_logits;
 };
 
 /// For a decoder LLM (positions continue from the cache length).
@@ -48,6 +52,14 @@ decoder_steps steps_of(lm::decoder_model decoder, std::function<at::Tensor(const
 /// Generates from prompt embeddings (1, T, H) (for LLaVA: text with image features in place).
 generation generate(const decoder_steps& model, const at::Tensor& prompt_embeds, const text::tokenizer& tok,
                     const generate_options& options);
+
+/// Generates for a left-padded batch: prompt embeddings (B, T, H) and their attention mask
+/// (B, T), 0 on the padding at the left. Each row stops on its own (EOS / stop string); the
+/// batch ends when every row has, or after max_new_tokens. Same tokens as one row at a time,
+/// up to float rounding in the padded attention.
+std::vector<generation> generate_batch(const decoder_steps& model, const at::Tensor& prompt_embeds,
+                                       const at::Tensor& attention_mask, const text::tokenizer& tok,
+                                       const generate_options& options);
 
 /// Picks the next token from logits (V): argmax at temperature 0, else samples after
 /// temperature, top-k and top-p filtering (as transformers' warpers, in that order).

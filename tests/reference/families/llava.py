@@ -8,7 +8,8 @@ single (one image, system prompt, two turns), multi (two images) and text (no im
   C.logits, C.loss                                           float32 forward with labels
   C.logits_bf16_autocast                                     forward under torch.autocast(cpu, bfloat16)
   C.grad.<param name>                                        every gradient transformers computes
-and gen.input_ids, gen.pixel_values, gen.new_ids: greedy generate() of 12 new tokens.
+and gen.input_ids, gen.pixel_values, gen.new_ids: greedy generate() of 12 new tokens; genb.*: a
+left-padded batch of 3 prompts (one, two and no images), greedy, 8 new tokens each.
 """
 from __future__ import annotations
 
@@ -129,6 +130,17 @@ def make(out: pathlib.Path) -> dict:
                                    min_new_tokens=12)
     tensors |= {"gen.input_ids": batch["input_ids"], "gen.pixel_values": batch["pixel_values"],
                 "gen.new_ids": generated[:, batch["input_ids"].shape[1]:]}
+    # batched greedy generation with left padding: prompts of different lengths, one text-only
+    prompts = [prompt,
+               processor.apply_chat_template([cases["multi"][0][0]], add_generation_prompt=True, tokenize=False),
+               processor.apply_chat_template([cases["text"][0][0]], add_generation_prompt=True, tokenize=False)]
+    images = [cases["single"][1], cases["multi"][1], []]
+    processor.tokenizer.padding_side = "left"
+    batch = processor(text=prompts, images=[im for ims in images for im in ims], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        generated = model.generate(**batch, do_sample=False, max_new_tokens=8, min_new_tokens=8)
+    tensors |= {"genb.input_ids": batch["input_ids"], "genb.attention_mask": batch["attention_mask"],
+                "genb.pixel_values": batch["pixel_values"], "genb.new_ids": generated[:, batch["input_ids"].shape[1]:]}
     save_outputs(out / "outputs" / "tiny-llava.safetensors", tensors, {"seed": str(SEED)})
     return {"model": str(model_dir.relative_to(out)), "sharded": str(sharded_dir.relative_to(out)),
             "parameters": sum(p.numel() for p in model.parameters()), "cases": summary}

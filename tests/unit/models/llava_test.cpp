@@ -108,7 +108,7 @@ CATCH_TEST_CASE("LLaVA greedy generation with a KV cache gives transformers' tok
   // the cached path gives the logits of a full forward at every step
   lm::kv_cache cache;
   at::Tensor ids = out.at("gen.input_ids");
-  at::Tensor last = steps.last_logits(embeds, cache);
+  at::Tensor last = steps.last_logits(embeds, cache, {}, {}).squeeze(0);
   at::Tensor full = model->forward(ids, {}, out.at("gen.pixel_values")).select(1, ids.size(1) - 1).squeeze(0);
   CATCH_CHECK((last - full).abs().max().item<double>() < 1e-5);
 
@@ -151,5 +151,24 @@ CATCH_TEST_CASE("LLaVA bf16 autocast logits agree with transformers under torch.
     std::printf("llava %s bf16 autocast: max |logits - transformers bf16| %.3g (vs fp32 logits %.3g)\n", name, diff, vs_fp32);
     CATCH_CHECK(diff < 5e-2);    // bf16 rounding on logits of a few units
     CATCH_CHECK(vs_fp32 > 0.0);  // autocast really ran in bf16
+  }
+}
+
+CATCH_TEST_CASE("LLaVA batched generation with left padding gives transformers' tokens", "[models][llava][generate][reference]") {
+  auto ref = lmms::test::reference_dir();
+  auto model = load_tiny_llava(ref / "models" / "tiny-llava");
+  model->eval();
+  auto tok = text::tokenizer::load(ref / "models" / "tiny-llava");
+  auto out = io::load_safetensors(ref / "outputs" / "tiny-llava.safetensors");
+  at::NoGradGuard no_grad;
+  at::Tensor embeds = model->input_embeddings(out.at("genb.input_ids"), out.at("genb.pixel_values"));
+  auto steps = infer::steps_of(model->language_model, [model](const at::Tensor& h) mutable { return model->logits_from_hidden(h); });
+  auto rows = infer::generate_batch(steps, embeds, out.at("genb.attention_mask"), tok, {.max_new_tokens = 8});
+  at::Tensor want = out.at("genb.new_ids");
+  CATCH_REQUIRE(rows.size() == 3);
+  for (std::size_t b = 0; b < rows.size(); ++b) {
+    std::vector<std::int64_t> got(rows[b].ids.begin(), rows[b].ids.end());
+    CATCH_INFO("row " << b);
+    CATCH_CHECK(at::equal(at::tensor(got, at::kLong), want[static_cast<std::int64_t>(b)]));
   }
 }

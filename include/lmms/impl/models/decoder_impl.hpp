@@ -162,14 +162,27 @@ decoder_model_impl::decoder_model_impl(const decoder_config& c) : config(c) {
 
 at::Tensor decoder_model_impl::forward_embeds(const at::Tensor& inputs_embeds, const at::Tensor& position_ids,
                                               const at::Tensor& attention_mask, kv_cache* cache) {
+  at::Tensor cache_mask;  // generation with padding: (B, 1, T, past + T), additive
   if (cache) {
-    if (attention_mask.defined()) fail("generation with a KV cache takes no attention mask (one unpadded sequence)");
     cache->layers.resize(static_cast<std::size_t>(config.num_layers));
+    if (attention_mask.defined()) {
+      // attention_mask covers the cached positions and the new ones (B, past + T); a key is seen
+      // when it is real and not in the future. A padding query also sees itself, so that no row
+      // is fully masked (a NaN there would reach real rows through 0 * NaN in the next layer).
+      const std::int64_t T = inputs_embeds.size(1), past = cache->length(), K = past + T;
+      if (attention_mask.size(1) != K)
+        fail("the attention mask covers ", attention_mask.size(1), " positions; the cache has ", past, " and ", T, " are new");
+      at::Tensor q_pos = at::arange(past, K, at::kLong).unsqueeze(1), k_pos = at::arange(K, at::kLong).unsqueeze(0);
+      at::Tensor keep = ((k_pos <= q_pos).unsqueeze(0) & attention_mask.to(at::kBool).unsqueeze(1)) | (k_pos == q_pos).unsqueeze(0);
+      cache_mask = at::zeros(keep.sizes(), inputs_embeds.options())
+                       .masked_fill(keep.logical_not(), -std::numeric_limits<float>::infinity())
+                       .unsqueeze(1);
+    }
   }
   auto [cos_f, sin_f] = rotary_cos_sin(position_ids, config.head_dim, config.rope_theta);
   at::Tensor cos = cos_f.to(inputs_embeds.scalar_type()), sin = sin_f.to(inputs_embeds.scalar_type());
-  at::Tensor mask;
-  if (attention_mask.defined() && !attention_mask.all().item<bool>()) {
+  at::Tensor mask = cache_mask;
+  if (!cache && attention_mask.defined() && !attention_mask.all().item<bool>()) {
     // causal AND not padding, as an additive float mask (B, 1, T, T)
     const auto T = inputs_embeds.size(1);
     at::Tensor causal = at::ones({T, T}, at::kBool).tril();

@@ -93,7 +93,8 @@ class decoder_model_impl : public torch::nn::Module {
  public:
   explicit decoder_model_impl(const decoder_config& c);
   /// inputs_embeds (B, T, H); position_ids (B, T); attention_mask (B, T) of 0/1 or undefined.
-  /// With a cache (generation), attention_mask must be undefined and the cache grows by T.
+  /// With a cache (generation) the cache grows by T; attention_mask, when given, covers the
+  /// cached and the new positions (B, past + T): left-padded batches.
   at::Tensor forward_embeds(const at::Tensor& inputs_embeds, const at::Tensor& position_ids,
                             const at::Tensor& attention_mask, kv_cache* cache = nullptr);
   at::Tensor embed(const at::Tensor& input_ids) { return at::embedding(embed_tokens_weight, input_ids); }
