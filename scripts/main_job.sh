@@ -22,7 +22,7 @@ rm -rf "$OUT" && mkdir -p "$OUT"
 
 ask() {  # ask MODEL_DIR NAME: greedy answers to the eval questions, accuracy on stderr
   "$BUILD/bin/lmms" generate --model "$1" --data "$DATA/eval.json" --image-folder "$DATA/images" \
-      --max-new-tokens 8 > "$OUT/answers-$2.jsonl" 2> "$OUT/accuracy-$2.txt"
+      --max-new-tokens 8 --batch-size 8 > "$OUT/answers-$2.jsonl" 2> "$OUT/accuracy-$2.txt"
   cat "$OUT/accuracy-$2.txt"
 }
 

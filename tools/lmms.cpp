@@ -54,7 +54,7 @@ constexpr const char* usage =
     "                            answer a prompt (or each sample's first user turn, printed as JSON\n"
     "                            lines with the reference answer) with a KV cache; options:\n"
     "                            --max-new-tokens N (64) --temperature T (0 = greedy) --top-k K\n"
-    "                            --top-p P --seed N --stop TEXT --chat FORMAT\n"
+    "                            --top-p P --seed N --stop TEXT --chat FORMAT --batch-size N\n"
     "  score --model DIR [--adapter DIR] --data FILE [--image-folder DIR] [--chat FORMAT]\n"
     "                            loss of each sample (mean cross-entropy over its label tokens, as\n"
     "                            the trainer computes it) as JSON lines, then the mean over the file\n"

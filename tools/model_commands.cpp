@@ -10,6 +10,7 @@
 //   lmms generate --model DIR [--adapter DIR] --data FILE [--image-folder DIR]
 //       options: --max-new-tokens N (64) --temperature T (0: greedy) --top-k K --top-p P
 //                --seed N --stop TEXT (repeatable) --chat FORMAT (llava for LLaVA)
+//                --batch-size N (1: prompts asked N at a time, left-padded)
 //
 // With --data each sample's first user turn is the prompt (its images in place) and one JSON
 // line per sample is printed: {"index", "answer", "reference", "finish"}, reference being the
@@ -125,7 +126,7 @@ int generate_command(const std::vector<std::string>& args) {
   for (const auto& [k, v] : flags)
     if (k != "model" && k != "adapter" && k != "image" && k != "prompt" && k != "system" && k != "data" &&
         k != "image-folder" && k != "max-new-tokens" && k != "temperature" && k != "top-k" && k != "top-p" &&
-        k != "seed" && k != "stop" && k != "chat")
+        k != "seed" && k != "stop" && k != "chat" && k != "batch-size")
       fail("generate: unknown option --", k, " (see lmms help)");
   if (one("model").empty()) fail("generate needs --model DIR");
   if (one("prompt").empty() == one("data").empty()) fail("generate needs --prompt TEXT or --data FILE (one of them)");
@@ -184,15 +185,40 @@ int generate_command(const std::vector<std::string>& args) {
     return b == std::string::npos ? std::string() : t.substr(b, e - b + 1);
   };
   std::size_t correct = 0;
-  for (const auto& j : jobs) {
-    auto rendered = chat.render_prompt(j.sample);
-    auto g = infer::generate(model.steps, model.embed_prompt(rendered.input_ids, j.images), tok, o);
-    if (one("data").empty()) {
-      std::printf("%s\n", g.text.c_str());
+  // --batch-size N: N prompts at a time, left-padded (infer::generate_batch)
+  const std::size_t batch = static_cast<std::size_t>(std::max(1, std::stoi(one("batch-size", "1"))));
+  for (std::size_t first = 0; first < jobs.size(); first += batch) {
+    const std::size_t last = std::min(jobs.size(), first + batch);
+    std::vector<infer::generation> answers;
+    if (last - first == 1) {
+      const auto& j = jobs[first];
+      answers.push_back(infer::generate(model.steps, model.embed_prompt(chat.render_prompt(j.sample).input_ids, j.images), tok, o));
     } else {
-      nlohmann::json line = {{"index", j.index}, {"answer", g.text}, {"reference", j.reference}, {"finish", g.finish}};
-      std::printf("%s\n", line.dump().c_str());
-      if (normalized(g.text) == normalized(j.reference)) ++correct;
+      std::vector<at::Tensor> embeds;
+      std::int64_t longest = 0;
+      for (std::size_t k = first; k < last; ++k) {
+        embeds.push_back(model.embed_prompt(chat.render_prompt(jobs[k].sample).input_ids, jobs[k].images));
+        longest = std::max(longest, embeds.back().size(1));
+      }
+      const auto B = static_cast<std::int64_t>(embeds.size()), H = embeds[0].size(2);
+      at::Tensor padded = at::zeros({B, longest, H}, embeds[0].options()), mask = at::zeros({B, longest}, at::kLong);
+      for (std::int64_t b = 0; b < B; ++b) {  // left padding: the prompt ends where generation starts
+        const auto T = embeds[static_cast<std::size_t>(b)].size(1);
+        padded[b].narrow(0, longest - T, T).copy_(embeds[static_cast<std::size_t>(b)][0]);
+        mask[b].narrow(0, longest - T, T).fill_(1);
+      }
+      answers = infer::generate_batch(model.steps, padded, mask, tok, o);
+    }
+    for (std::size_t k = first; k < last; ++k) {
+      const auto& j = jobs[k];
+      const auto& g = answers[k - first];
+      if (one("data").empty()) {
+        std::printf("%s\n", g.text.c_str());
+      } else {
+        nlohmann::json line = {{"index", j.index}, {"answer", g.text}, {"reference", j.reference}, {"finish", g.finish}};
+        std::printf("%s\n", line.dump().c_str());
+        if (normalized(g.text) == normalized(j.reference)) ++correct;
+      }
     }
     std::fflush(stdout);
   }
