@@ -149,16 +149,8 @@ int main(int argc, char** argv) try {
                               .options = lora, .modules_to_save = fully});
     std::printf("adapter: %s\n", (output / "adapter").c_str());
   } else {
-    auto name = models::checkpoint_names(checkpoint);  // the layout the model came in
-    io::named_tensors weights;
-    for (const auto& p : model->named_parameters()) weights.emplace_back(name(p.key()), p.value());
-    auto model_out = output / "model";
-    io::save_sharded_safetensors(model_out, weights);
-    for (const char* f : {"config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
-                          "special_tokens_map.json", "processor_config.json", "preprocessor_config.json",
-                          "chat_template.jinja", "chat_template.json"})
-      if (std::filesystem::exists(model_dir / f))
-        std::filesystem::copy_file(model_dir / f, model_out / f, std::filesystem::copy_options::overwrite_existing);
+    auto model_out = output / "model";  // in the layout the base checkpoint came in
+    training::save_hf_model(*model, model_out, model_dir, models::checkpoint_names(checkpoint));
     std::printf("model: %s\n", model_out.c_str());
   }
   if (flags.count("check-logits")) {  // logits of the trained model on the first sample, for the Python check

@@ -154,13 +154,8 @@ int main(int argc, char** argv) try {
                               .modules_to_save = fully});
     std::printf("adapter: %s\n", (output / "adapter").c_str());
   } else {
-    io::named_tensors weights;
-    for (const auto& p : lm->named_parameters()) weights.emplace_back(p.key(), p.value());
     auto model_out = output / "model";
-    io::save_sharded_safetensors(model_out, weights);
-    for (const char* f : {"config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json"})
-      if (std::filesystem::exists(model_dir / f))
-        std::filesystem::copy_file(model_dir / f, model_out / f, std::filesystem::copy_options::overwrite_existing);
+    training::save_hf_model(*lm, model_out, model_dir);
     std::printf("model: %s\n", model_out.c_str());
   }
   if (flags.count("check-logits")) {  // logits of the trained model, for the peft / transformers check

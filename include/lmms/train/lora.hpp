@@ -46,6 +46,15 @@ struct peft_adapter_info {
 /// for DoRA, and base_model.model.<module>.<param> for modules_to_save.
 void save_peft_adapter(torch::nn::Module& root, const std::filesystem::path& dir, const peft_adapter_info& info);
 
+/// Writes a Hugging Face model directory: every parameter of `root` as sharded safetensors
+/// under checkpoint_name(parameter name) (the base checkpoint's own layout; identity when
+/// empty), and every non-weight file of `base_dir` (config, tokenizer, processor, chat template).
+void save_hf_model(torch::nn::Module& root, const std::filesystem::path& dir, const std::filesystem::path& base_dir,
+                   const std::function<std::string(const std::string&)>& checkpoint_name = {});
+/// Copies every regular file of a model directory except its weights (*.safetensors, the
+/// index, *.bin) into `dir`.
+void copy_model_side_files(const std::filesystem::path& base_dir, const std::filesystem::path& dir);
+
 /// Reads a PEFT LoRA adapter directory (lmms's or peft's: target_modules as full names or
 /// name suffixes, modules_to_save, DoRA, rsLoRA) onto `root`: attaches the adapters and loads
 /// their weights and the saved modules. Every adapter tensor must find its parameter; what

@@ -39,6 +39,7 @@ merge_report merge_lora(const std::filesystem::path& adapter_dir, const std::fil
 #include "lmms/core/error.hpp"
 #include "lmms/io/safetensors_torch.hpp"
 #include "lmms/models/checkpoint_layout.hpp"
+#include "lmms/train/lora.hpp"
 
 namespace lmms::training {
 
@@ -110,12 +111,7 @@ merge_report merge_lora(const std::filesystem::path& adapter_dir, const std::fil
   io::named_tensors out(weights.begin(), weights.end());
   io::save_sharded_safetensors(output_dir, out);
   report.tensors = out.size();
-  for (const auto& e : fs::directory_iterator(base)) {  // everything but the weights
-    const std::string f = e.path().filename().string();
-    if (!e.is_regular_file() || f.ends_with(".safetensors") || f.ends_with(".safetensors.index.json") || f.ends_with(".bin"))
-      continue;
-    fs::copy_file(e.path(), output_dir / f, fs::copy_options::overwrite_existing);
-  }
+  copy_model_side_files(base, output_dir);  // everything but the weights
   return report;
 }
 

@@ -96,6 +96,25 @@ void save_peft_adapter(torch::nn::Module& root, const std::filesystem::path& dir
   io::write_file_atomically(dir / "adapter_config.json", config.dump(2) + "\n");
 }
 
+void copy_model_side_files(const std::filesystem::path& base_dir, const std::filesystem::path& dir) {
+  namespace fs = std::filesystem;
+  fs::create_directories(dir);
+  for (const auto& e : fs::directory_iterator(base_dir)) {
+    const std::string f = e.path().filename().string();
+    if (!e.is_regular_file() || f.ends_with(".safetensors") || f.ends_with(".safetensors.index.json") || f.ends_with(".bin"))
+      continue;
+    fs::copy_file(e.path(), dir / f, fs::copy_options::overwrite_existing);
+  }
+}
+
+void save_hf_model(torch::nn::Module& root, const std::filesystem::path& dir, const std::filesystem::path& base_dir,
+                   const std::function<std::string(const std::string&)>& checkpoint_name) {
+  io::named_tensors weights;
+  for (const auto& p : root.named_parameters()) weights.emplace_back(checkpoint_name ? checkpoint_name(p.key()) : p.key(), p.value());
+  io::save_sharded_safetensors(dir, weights);
+  copy_model_side_files(base_dir, dir);
+}
+
 peft_adapter_info load_peft_adapter(torch::nn::Module& root, const std::filesystem::path& dir) {
   const auto config_path = dir / "adapter_config.json";
   std::ifstream in(config_path);
