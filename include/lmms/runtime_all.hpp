@@ -19,6 +19,8 @@
 #include "lmms/models/llava/data.hpp"
 #include "lmms/models/llava/llava.hpp"
 #include "lmms/models/llava/llava_1_5.hpp"
+#include "lmms/models/qwen2_vl/qwen2_vl.hpp"
+#include "lmms/processors/qwen2_vl.hpp"
 #include "lmms/recipe/resolved.hpp"
 #include "lmms/models/vision/clip.hpp"
 #include "lmms/nn/checkpoint.hpp"

@@ -2,7 +2,8 @@
 // names a multimodal model's parameters model.language_model.*, model.vision_tower.*,
 // model.multi_modal_projector.*, lm_head.* in memory (and so in PEFT adapters), while hub
 // checkpoints (and what transformers 5.23 itself saves for LLaVA) use language_model.model.*,
-// language_model.lm_head.*, vision_tower[.vision_model].*, multi_modal_projector.*.
+// language_model.lm_head.*, vision_tower[.vision_model].*, multi_modal_projector.*; Qwen2-VL's
+// use visual.*, model.* (the LLM) and lm_head.*.
 // lmms names parameters the in-memory way and finds each in whichever layout a file has.
 #pragma once
 
@@ -22,7 +23,10 @@ inline std::vector<std::string> checkpoint_name_candidates(const std::string& na
             "model.vision_tower.vision_model." + rest("model.vision_tower.")};
   if (name.starts_with("model.multi_modal_projector."))
     return {name, "multi_modal_projector." + rest("model.multi_modal_projector.")};
-  if (name.starts_with("model.language_model.")) return {name, "language_model.model." + rest("model.language_model.")};
+  // LLaVA hub checkpoints nest the LLM as language_model.model.*; Qwen2-VL's keep it at model.*
+  if (name.starts_with("model.language_model."))
+    return {name, "language_model.model." + rest("model.language_model."), "model." + rest("model.language_model.")};
+  if (name.starts_with("model.visual.")) return {name, "visual." + rest("model.visual.")};  // Qwen2-VL
   if (name.starts_with("lm_head.")) return {name, "language_model." + name};
   return {name};
 }

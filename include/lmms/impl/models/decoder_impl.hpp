@@ -15,6 +15,8 @@ namespace lmms::lm {
 decoder_config decoder_config::from_hf(const io::hf_config& c) {
   decoder_config d;
   d.model_type = c.get_string_or("model_type", "llama");
+  // Qwen2-VL's language model is Qwen2 with M-RoPE (the hub config has its fields at the top level)
+  if (d.model_type == "qwen2_vl_text" || d.model_type == "qwen2_vl") d.model_type = "qwen2";
   if (d.model_type != "llama" && d.model_type != "mistral" && d.model_type != "qwen2")
     fail(c.source(), ": ", c.prefix().empty() ? "" : c.prefix() + ".", "model_type ", quote(d.model_type),
          " is not a decoder lmms implements (llama, mistral, qwen2)");
@@ -31,12 +33,25 @@ decoder_config decoder_config::from_hf(const io::hf_config& c) {
   if (d.hidden_act != "silu") fail(c.source(), ": hidden_act ", quote(d.hidden_act), " is not implemented (silu)");
   // transformers 5 writes rope_parameters; hub checkpoints have rope_theta / rope_scaling.
   std::string rope_type = "default";
+  std::optional<io::hf_config> rope_section;
   if (auto rp = c.section_if("rope_parameters")) {
     d.rope_theta = rp->get_double_or("rope_theta", 10000.0);
     rope_type = rp->get_string_or("rope_type", "default");
+    rope_section = rp;
   } else {
     d.rope_theta = c.get_double_or("rope_theta", 10000.0);
-    if (auto rs = c.section_if("rope_scaling")) rope_type = rs->get_string_or("rope_type", rs->get_string_or("type", "default"));
+    if (auto rs = c.section_if("rope_scaling")) {
+      rope_type = rs->get_string_or("rope_type", rs->get_string_or("type", "default"));
+      rope_section = rs;
+    }
+  }
+  if (rope_section && rope_section->has("mrope_section")) {
+    d.mrope_section = rope_section->get_int_list("mrope_section");
+    std::int64_t sum = 0;
+    for (auto s : d.mrope_section) sum += s;
+    if (d.mrope_section.size() != 3 || sum * 2 != d.head_dim)
+      fail(c.source(), ": mrope_section must be 3 numbers adding up to head_dim / 2 = ", d.head_dim / 2);
+    if (rope_type == "mrope") rope_type = "default";  // transformers reads {type: mrope} as default + sections
   }
   if (rope_type != "default")
     fail(c.source(), ": rope type ", quote(rope_type), " is not implemented yet for this decoder (default rotary only)");
@@ -133,10 +148,26 @@ at::Tensor decoder_layer_impl::forward(const at::Tensor& x, const at::Tensor& co
   return h + mlp_->forward(post_attention_layernorm->forward(h));
 }
 
-std::pair<at::Tensor, at::Tensor> rotary_cos_sin(const at::Tensor& position_ids, std::int64_t head_dim, double theta) {
+std::pair<at::Tensor, at::Tensor> rotary_cos_sin(const at::Tensor& position_ids, std::int64_t head_dim, double theta,
+                                                 const std::vector<std::int64_t>& mrope_section) {
   // inv_freq = 1 / theta^(arange(0, d, 2) / d), as LlamaRotaryEmbedding (float32 throughout)
   at::Tensor exponent = at::arange(0, head_dim, 2, at::kLong).to(at::kFloat) / static_cast<double>(head_dim);
   at::Tensor inv_freq = 1.0 / at::pow(theta, exponent);
+  if (!mrope_section.empty()) {
+    // Qwen2VLRotaryEmbedding: angles (3, B, T, d/2) by a plain product, then frequency block k
+    // from the temporal (k=0), height (1) or width (2) positions
+    at::Tensor pos = position_ids.dim() == 2 ? position_ids.unsqueeze(0).expand({3, -1, -1}) : position_ids;
+    at::Tensor freqs = pos.unsqueeze(-1).to(at::kFloat) * inv_freq;
+    std::vector<at::Tensor> parts;
+    std::int64_t start = 0;
+    for (std::size_t k = 0; k < mrope_section.size(); ++k) {
+      parts.push_back(freqs[static_cast<std::int64_t>(k % 3)].narrow(-1, start, mrope_section[k]));
+      start += mrope_section[k];
+    }
+    at::Tensor picked = at::cat(parts, -1);
+    at::Tensor c = picked.cos(), s = picked.sin();
+    return {at::cat({c, c}, -1), at::cat({s, s}, -1)};
+  }
   at::Tensor freqs = at::matmul(inv_freq.index({at::indexing::None, at::indexing::Slice(), at::indexing::None})
                                     .expand({position_ids.size(0), -1, 1}),
                                 position_ids.index({at::indexing::Slice(), at::indexing::None, at::indexing::Slice()})
@@ -179,7 +210,7 @@ at::Tensor decoder_model_impl::forward_embeds(const at::Tensor& inputs_embeds, c
                        .unsqueeze(1);
     }
   }
-  auto [cos_f, sin_f] = rotary_cos_sin(position_ids, config.head_dim, config.rope_theta);
+  auto [cos_f, sin_f] = rotary_cos_sin(position_ids, config.head_dim, config.rope_theta, config.mrope_section);
   at::Tensor cos = cos_f.to(inputs_embeds.scalar_type()), sin = sin_f.to(inputs_embeds.scalar_type());
   at::Tensor mask = cache_mask;
   if (!cache && attention_mask.defined() && !attention_mask.all().item<bool>()) {

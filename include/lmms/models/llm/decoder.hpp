@@ -27,6 +27,9 @@ struct decoder_config {
   double rms_norm_eps = 1e-6, rope_theta = 10000.0;
   bool qkv_bias = false, o_bias = false, mlp_bias = false, tie_word_embeddings = false;
   std::string hidden_act = "silu";
+  /// M-RoPE (Qwen2-VL): how many of the head_dim / 2 rotary frequencies take their angle from
+  /// the temporal, height and width position ids, in that order. Empty: one position per token.
+  std::vector<std::int64_t> mrope_section;
 
   /// Reads a text config (a LlamaConfig / Qwen2Config, or the text_config of a multimodal
   /// one). Refuses what lmms does not implement (rope_scaling, other activations) by name.
@@ -92,7 +95,7 @@ TORCH_MODULE_IMPL(decoder_layer, decoder_layer_impl);
 class decoder_model_impl : public torch::nn::Module {
  public:
   explicit decoder_model_impl(const decoder_config& c);
-  /// inputs_embeds (B, T, H); position_ids (B, T); attention_mask (B, T) of 0/1 or undefined.
+  /// inputs_embeds (B, T, H); position_ids (B, T), or (3, B, T) with M-RoPE; attention_mask (B, T) of 0/1 or undefined.
   /// With a cache (generation) the cache grows by T; attention_mask, when given, covers the
   /// cached and the new positions (B, past + T): left-padded batches.
   at::Tensor forward_embeds(const at::Tensor& inputs_embeds, const at::Tensor& position_ids,
@@ -127,8 +130,11 @@ at::Tensor causal_lm_loss(const at::Tensor& logits, const at::Tensor& labels);
 at::Tensor shift_labels(const at::Tensor& labels);
 
 /// Rotary cos / sin (B, T, head_dim) for position_ids (B, T), computed in float32 as
-/// transformers' default RotaryEmbedding does.
-std::pair<at::Tensor, at::Tensor> rotary_cos_sin(const at::Tensor& position_ids, std::int64_t head_dim, double theta);
+/// transformers' default RotaryEmbedding does. With mrope_section, position_ids are (3, B, T)
+/// (or (B, T), used for all three) and frequency block k takes its angle from row k % 3, as
+/// Qwen2VLRotaryEmbedding does.
+std::pair<at::Tensor, at::Tensor> rotary_cos_sin(const at::Tensor& position_ids, std::int64_t head_dim, double theta,
+                                                 const std::vector<std::int64_t>& mrope_section = {});
 
 /// Copies every parameter of `module` from the checkpoint, under the name map(parameter name).
 /// Every parameter must be found with the same shape; a missing or misshapen tensor is an

@@ -1,0 +1,147 @@
+// lmms/processors/qwen2_vl.hpp: Qwen2-VL's image processor, as transformers'
+// Qwen2VLImageProcessorPil computes pixel_values and image_grid_thw: smart_resize (both sides
+// multiples of patch x merge, pixels within [min_pixels, max_pixels], aspect kept), a PIL-exact
+// bicubic resize, rescale by 1/255 (float64, stored float32), normalize (float32), then
+// patchify: the image repeated temporal_patch_size times, cut into patch x patch squares laid
+// out merge x merge block by block, each flattened as (channel, time, row, column).
+// No torch: patches are a float vector (patches, channels * temporal * patch * patch).
+#pragma once
+
+#include <array>
+#include <filesystem>
+#include <vector>
+
+#include "lmms/media/image.hpp"
+#include "lmms/media/resize.hpp"
+
+namespace lmms::processors {
+
+struct qwen2_vl_image_config {
+  std::int64_t min_pixels = 56 * 56, max_pixels = 28 * 28 * 1280;
+  int patch_size = 14, temporal_patch_size = 2, merge_size = 2;
+  media::resample filter = media::resample::bicubic;
+  double rescale_factor = 1.0 / 255.0;
+  std::array<float, 3> mean{0.48145466f, 0.4578275f, 0.40821073f};
+  std::array<float, 3> std{0.26862954f, 0.26130258f, 0.27577711f};
+
+  int factor() const { return patch_size * merge_size; }
+  int patch_values() const { return 3 * temporal_patch_size * patch_size * patch_size; }
+  /// Reads preprocessor_config.json (size.shortest_edge / longest_edge, or the older
+  /// min_pixels / max_pixels keys) or processor_config.json's "image_processor".
+  static qwen2_vl_image_config load(const std::filesystem::path& path);
+};
+
+/// transformers' smart_resize: (height, width) of the resized image. Throws for an aspect ratio
+/// over 200, as transformers does.
+std::pair<int, int> smart_resize(int height, int width, int factor, std::int64_t min_pixels, std::int64_t max_pixels);
+
+struct qwen2_vl_patches {
+  std::int64_t grid_t = 1, grid_h = 0, grid_w = 0;  // in patches
+  std::vector<float> data;                          // (grid_t * grid_h * grid_w, patch_values)
+  std::int64_t count() const { return grid_t * grid_h * grid_w; }
+};
+
+qwen2_vl_patches qwen2_vl_preprocess(const media::rgb_image& image, const qwen2_vl_image_config& config);
+
+/// LLM tokens for an image of this size: grid_h * grid_w / merge^2.
+std::int64_t qwen2_vl_image_tokens(int height, int width, const qwen2_vl_image_config& config);
+
+}  // namespace lmms::processors
+
+#ifdef LMMS_IMPLEMENTATION
+#include <cfenv>
+#include <cmath>
+
+#include "lmms/core/error.hpp"
+#include "lmms/io/hf_config.hpp"
+
+namespace lmms::processors {
+
+qwen2_vl_image_config qwen2_vl_image_config::load(const std::filesystem::path& path) {
+  namespace fs = std::filesystem;
+  fs::path file = path;
+  if (fs::is_directory(path))
+    file = fs::exists(path / "preprocessor_config.json") ? path / "preprocessor_config.json" : path / "processor_config.json";
+  auto root = io::hf_config::load(file);
+  auto c = root.section_if("image_processor").value_or(root);
+  qwen2_vl_image_config q;
+  if (auto size = c.section_if("size")) {
+    q.min_pixels = size->get_int_or("shortest_edge", size->get_int_or("min_pixels", q.min_pixels));
+    q.max_pixels = size->get_int_or("longest_edge", size->get_int_or("max_pixels", q.max_pixels));
+  }
+  q.min_pixels = c.get_int_or("min_pixels", q.min_pixels);  // older files: top-level keys
+  q.max_pixels = c.get_int_or("max_pixels", q.max_pixels);
+  q.patch_size = static_cast<int>(c.get_int_or("patch_size", 14));
+  q.temporal_patch_size = static_cast<int>(c.get_int_or("temporal_patch_size", 2));
+  q.merge_size = static_cast<int>(c.get_int_or("merge_size", 2));
+  q.filter = static_cast<media::resample>(c.get_int_or("resample", 3));
+  q.rescale_factor = c.get_double_or("rescale_factor", 1.0 / 255.0);
+  if (c.has("image_mean")) {
+    auto m = c.get_double_list("image_mean"), s = c.get_double_list("image_std");
+    if (m.size() != 3 || s.size() != 3) fail(file.string(), ": image_mean and image_std need 3 values");
+    for (int i = 0; i < 3; ++i) q.mean[i] = static_cast<float>(m[i]), q.std[i] = static_cast<float>(s[i]);
+  }
+  if (q.min_pixels > q.max_pixels) fail(file.string(), ": min_pixels ", q.min_pixels, " is above max_pixels ", q.max_pixels);
+  return q;
+}
+
+std::pair<int, int> smart_resize(int height, int width, int factor, std::int64_t min_pixels, std::int64_t max_pixels) {
+  if (height <= 0 || width <= 0) fail("an image of ", width, "x", height, " pixels cannot be resized");
+  if (static_cast<double>(std::max(height, width)) / std::min(height, width) > 200)
+    fail("an image of ", width, "x", height, " has an aspect ratio over 200, which Qwen2-VL refuses");
+  // Python's round(): halves to even, which nearbyint does in the default rounding mode
+  auto round_even = [](double x) { return static_cast<std::int64_t>(std::nearbyint(x)); };
+  std::int64_t h = round_even(static_cast<double>(height) / factor) * factor;
+  std::int64_t w = round_even(static_cast<double>(width) / factor) * factor;
+  if (h * w > max_pixels) {
+    const double beta = std::sqrt(static_cast<double>(height) * width / static_cast<double>(max_pixels));
+    h = std::max<std::int64_t>(factor, static_cast<std::int64_t>(std::floor(height / beta / factor)) * factor);
+    w = std::max<std::int64_t>(factor, static_cast<std::int64_t>(std::floor(width / beta / factor)) * factor);
+  } else if (h * w < min_pixels) {
+    const double beta = std::sqrt(static_cast<double>(min_pixels) / (static_cast<double>(height) * width));
+    h = static_cast<std::int64_t>(std::ceil(height * beta / factor)) * factor;
+    w = static_cast<std::int64_t>(std::ceil(width * beta / factor)) * factor;
+  }
+  return {static_cast<int>(h), static_cast<int>(w)};
+}
+
+std::int64_t qwen2_vl_image_tokens(int height, int width, const qwen2_vl_image_config& c) {
+  auto [h, w] = smart_resize(height, width, c.factor(), c.min_pixels, c.max_pixels);
+  return static_cast<std::int64_t>(h / c.patch_size) * (w / c.patch_size) / (c.merge_size * c.merge_size);
+}
+
+qwen2_vl_patches qwen2_vl_preprocess(const media::rgb_image& input, const qwen2_vl_image_config& c) {
+  auto [h, w] = smart_resize(input.height, input.width, c.factor(), c.min_pixels, c.max_pixels);
+  media::rgb_image img = media::resize(input, w, h, c.filter);
+  // rescale + normalize into (channel, y, x)
+  std::vector<float> pixels(static_cast<std::size_t>(3) * h * w);
+  for (int ch = 0; ch < 3; ++ch)
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x) {
+        float v = static_cast<float>(static_cast<double>(img.at(x, y, ch)) * c.rescale_factor);
+        pixels[(static_cast<std::size_t>(ch) * h + y) * w + x] = (v - c.mean[ch]) / c.std[ch];
+      }
+  const int p = c.patch_size, m = c.merge_size, tp = c.temporal_patch_size;
+  qwen2_vl_patches out;
+  out.grid_h = h / p;
+  out.grid_w = w / p;
+  const std::size_t per_patch = static_cast<std::size_t>(c.patch_values());
+  out.data.resize(static_cast<std::size_t>(out.count()) * per_patch);
+  std::size_t k = 0;  // patch index in output order: merge blocks row-major, then rows / columns inside a block
+  for (std::int64_t bh = 0; bh < out.grid_h / m; ++bh)
+    for (std::int64_t bw = 0; bw < out.grid_w / m; ++bw)
+      for (int mh = 0; mh < m; ++mh)
+        for (int mw = 0; mw < m; ++mw, ++k) {
+          const std::int64_t row = bh * m + mh, col = bw * m + mw;
+          float* dst = out.data.data() + k * per_patch;
+          for (int ch = 0; ch < 3; ++ch)
+            for (int t = 0; t < tp; ++t)  // the same frame, temporal_patch_size times
+              for (int py = 0; py < p; ++py)
+                for (int px = 0; px < p; ++px)
+                  *dst++ = pixels[(static_cast<std::size_t>(ch) * h + row * p + py) * w + col * p + px];
+        }
+  return out;
+}
+
+}  // namespace lmms::processors
+#endif  // LMMS_IMPLEMENTATION

@@ -1,0 +1,128 @@
+// Qwen2-VL against transformers' Qwen2VLForConditionalGeneration on a tiny random model
+// (tests/reference/families/qwen2_vl.py): M-RoPE positions, logits, loss and every gradient for
+// one image with two turns, images in two turns, text only, an image over max_pixels, a video,
+// an image with a video, and a right-padded batch; bf16 autocast; greedy generation.
+#include <cstdio>
+
+#include "lmms/infer/generate.hpp"
+#include "lmms/io/safetensors_torch.hpp"
+#include "lmms/models/qwen2_vl/qwen2_vl.hpp"
+#include "lmms/nn/precision.hpp"
+#include "support/test.hpp"
+
+using namespace lmms;
+
+namespace {
+double max_abs_diff(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
+
+qwen2_vl::qwen2_vl_model load_tiny(const std::filesystem::path& dir) {
+  auto cfg = qwen2_vl::qwen2_vl_config::from_hf(io::hf_config::load(dir));
+  qwen2_vl::qwen2_vl_model model(cfg);
+  qwen2_vl::load_weights(*model, io::safetensors_checkpoint::open(dir));
+  return model;
+}
+
+at::Tensor get_or_none(const std::map<std::string, at::Tensor>& out, const std::string& key) {
+  auto it = out.find(key);
+  return it == out.end() ? at::Tensor() : it->second;
+}
+
+qwen2_vl::inputs inputs_of(const std::map<std::string, at::Tensor>& out, const std::string& c) {
+  return {.input_ids = out.at(c + "input_ids"), .attention_mask = out.at(c + "attention_mask"),
+          .pixel_values = get_or_none(out, c + "pixel_values"), .image_grid_thw = get_or_none(out, c + "image_grid_thw"),
+          .pixel_values_videos = get_or_none(out, c + "pixel_values_videos"),
+          .video_grid_thw = get_or_none(out, c + "video_grid_thw")};
+}
+
+const char* const cases[] = {"single", "multi", "text", "large", "video", "mixed", "batch"};
+}  // namespace
+
+CATCH_TEST_CASE("Qwen2-VL matches transformers: M-RoPE positions, logits, loss, every gradient", "[models][qwen2_vl][reference]") {
+  auto ref = lmms::test::reference_dir();
+  auto model = load_tiny(ref / "models" / "tiny-qwen2-vl");
+  auto out = io::load_safetensors(ref / "outputs" / "tiny-qwen2-vl.safetensors");
+  for (const char* name : cases) {
+    CATCH_DYNAMIC_SECTION(name) {
+      const std::string c = std::string(name) + ".";
+      auto in = inputs_of(out, c);
+      if (in.image_grid_thw.defined() || in.video_grid_thw.defined()) {
+        auto [positions, deltas] = qwen2_vl::rope_index(in.input_ids, in.attention_mask, in.image_grid_thw,
+                                                        in.video_grid_thw, model->config);
+        CATCH_CHECK(at::equal(positions, out.at(c + "position_ids")));
+      }
+      model->zero_grad();
+      at::Tensor logits = model->forward(in);
+      double logits_diff = max_abs_diff(logits, out.at(c + "logits"));
+      at::Tensor loss = lm::causal_lm_loss(logits, out.at(c + "labels"));
+      double loss_diff = std::abs(loss.item<double>() - out.at(c + "loss").item<double>());
+      loss.backward();
+      double grad_diff = 0, grad_scale = 0;
+      std::size_t grads = 0;
+      for (const auto& p : model->named_parameters()) {
+        auto it = out.find(c + "grad." + p.key());
+        CATCH_INFO("parameter " << p.key());
+        const bool lmms_has = p.value().grad().defined() && p.value().grad().abs().max().item<double>() > 0;
+        if (it == out.end()) {  // no gradient in transformers (no media: the vision tower): none here
+          CATCH_CHECK_FALSE(lmms_has);
+          continue;
+        }
+        CATCH_REQUIRE(p.value().grad().defined());
+        grad_diff = std::max(grad_diff, max_abs_diff(p.value().grad(), it->second));
+        grad_scale = std::max(grad_scale, it->second.abs().max().item<double>());
+        ++grads;
+      }
+      std::printf("qwen2-vl %s: %lld tokens, max |logits diff| %.3g, |loss diff| %.3g, max |grad diff| %.3g (largest grad %.3g) over %zu parameters\n",
+                  name, static_cast<long long>(logits.size(1)), logits_diff, loss_diff, grad_diff, grad_scale, grads);
+      CATCH_CHECK(grads > 0);
+      CATCH_CHECK(logits_diff < 1e-4);
+      CATCH_CHECK(loss_diff < 1e-5);
+      CATCH_CHECK(grad_diff < 1e-5 * std::max(1.0, grad_scale));
+    }
+  }
+}
+
+CATCH_TEST_CASE("Qwen2-VL bf16 autocast logits agree with transformers under torch.autocast", "[models][qwen2_vl][reference]") {
+  auto ref = lmms::test::reference_dir();
+  auto model = load_tiny(ref / "models" / "tiny-qwen2-vl");
+  model->eval();
+  auto out = io::load_safetensors(ref / "outputs" / "tiny-qwen2-vl.safetensors");
+  at::NoGradGuard no_grad;
+  for (const char* name : {"single", "video", "batch"}) {
+    const std::string c = std::string(name) + ".";
+    at::Tensor logits;
+    {
+      nn::autocast_scope bf16(nn::precision::bf16);
+      logits = model->forward(inputs_of(out, c));
+    }
+    const double diff = max_abs_diff(logits, out.at(c + "logits_bf16_autocast"));
+    const double vs_fp32 = max_abs_diff(logits, out.at(c + "logits"));
+    std::printf("qwen2-vl %s bf16 autocast: max |logits - transformers bf16| %.3g (vs fp32 logits %.3g)\n", name, diff, vs_fp32);
+    CATCH_CHECK(diff < 5e-2);
+    CATCH_CHECK(vs_fp32 > 0.0);
+  }
+}
+
+CATCH_TEST_CASE("Qwen2-VL: wrong media counts are refused with a clear message", "[models][qwen2_vl][reference]") {
+  auto ref = lmms::test::reference_dir();
+  auto model = load_tiny(ref / "models" / "tiny-qwen2-vl");
+  auto out = io::load_safetensors(ref / "outputs" / "tiny-qwen2-vl.safetensors");
+  auto in = inputs_of(out, "single.");
+  in.pixel_values = out.at("multi.pixel_values");  // two images' patches for a one-image sample
+  in.image_grid_thw = out.at("multi.image_grid_thw");
+  CATCH_CHECK_THROWS_WITH(model->forward(in), Catch::Matchers::Contains("image pad tokens but its images give"));
+}
+
+CATCH_TEST_CASE("Qwen2-VL greedy generation with a KV cache gives transformers' tokens", "[models][qwen2_vl][generate][reference]") {
+  auto ref = lmms::test::reference_dir();
+  auto model = load_tiny(ref / "models" / "tiny-qwen2-vl");
+  model->eval();
+  auto tok = text::tokenizer::load(ref / "models" / "tiny-qwen2-vl");
+  auto out = io::load_safetensors(ref / "outputs" / "tiny-qwen2-vl.safetensors");
+  at::NoGradGuard no_grad;
+  qwen2_vl::inputs prompt{.input_ids = out.at("gen.input_ids"), .pixel_values = out.at("gen.pixel_values"),
+                          .image_grid_thw = out.at("gen.image_grid_thw")};
+  auto [embeds, steps] = qwen2_vl::generation_steps(model, prompt);
+  auto g = infer::generate(steps, embeds, tok, {.max_new_tokens = 10});
+  std::vector<std::int64_t> got(g.ids.begin(), g.ids.end());
+  CATCH_CHECK(at::equal(at::tensor(got, at::kLong), out.at("gen.new_ids").squeeze(0)));
+}
