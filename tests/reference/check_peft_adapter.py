@@ -27,7 +27,12 @@ def main() -> int:
     run = pathlib.Path(sys.argv[1])
     tolerance = float(sys.argv[sys.argv.index("--tolerance") + 1]) if "--tolerance" in sys.argv else 1e-5
     check = load_file(str(run / "check_logits.safetensors"))
-    inputs = {k: v for k, v in check.items() if k in ("input_ids", "pixel_values")}
+    inputs = {k: v for k, v in check.items() if k in ("input_ids", "pixel_values", "image_grid_thw")}
+    if "image_grid_thw" in inputs:  # Qwen2-VL: M-RoPE needs the token types (1 = image)
+        base_dir = (json.loads((run / "adapter" / "adapter_config.json").read_text())["base_model_name_or_path"]
+                    if (run / "adapter").exists() else str(run / "model"))
+        image_token_id = json.loads((pathlib.Path(base_dir) / "config.json").read_text())["image_token_id"]
+        inputs["mm_token_type_ids"] = (inputs["input_ids"] == image_token_id).long()
     if (run / "adapter").exists():
         from peft import PeftModel
         config = json.loads((run / "adapter" / "adapter_config.json").read_text())

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <string>
 #include <vector>
+#include <utility>
 
 namespace lmms::media {
 
@@ -20,6 +21,10 @@ struct rgb_image {
 /// Decodes a file to RGB (grey is replicated, alpha dropped as PIL's convert("RGB") does).
 /// Throws lmms::error naming the file and what is wrong with it.
 rgb_image load_image(const std::filesystem::path& file);
+
+/// Width and height from the file's header, without decoding the pixels (for token counts
+/// that depend on the image size). Throws as load_image does for unreadable files.
+std::pair<int, int> image_size(const std::filesystem::path& file);
 
 }  // namespace lmms::media
 
@@ -47,6 +52,15 @@ rgb_image load_image(const std::filesystem::path& file) {
   img.data.assign(pixels, pixels + static_cast<std::size_t>(w) * h * 3);
   stbi_image_free(pixels);
   return img;
+}
+
+std::pair<int, int> image_size(const std::filesystem::path& file) {
+  int w = 0, h = 0, channels = 0;
+  if (!stbi_info(file.c_str(), &w, &h, &channels)) {
+    if (!std::filesystem::exists(file)) fail("image ", file.string(), " does not exist");
+    fail("cannot read the header of image ", file.string(), ": ", stbi_failure_reason(), " (corrupt or not an image?)");
+  }
+  return {w, h};
 }
 
 }  // namespace lmms::media

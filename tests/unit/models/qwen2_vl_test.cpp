@@ -15,10 +15,10 @@ using namespace lmms;
 namespace {
 double max_abs_diff(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
 
-qwen2_vl::qwen2_vl_model load_tiny(const std::filesystem::path& dir) {
-  auto cfg = qwen2_vl::qwen2_vl_config::from_hf(io::hf_config::load(dir));
-  qwen2_vl::qwen2_vl_model model(cfg);
-  qwen2_vl::load_weights(*model, io::safetensors_checkpoint::open(dir));
+qwen2vl::qwen2_vl_model load_tiny(const std::filesystem::path& dir) {
+  auto cfg = qwen2vl::qwen2_vl_config::from_hf(io::hf_config::load(dir));
+  qwen2vl::qwen2_vl_model model(cfg);
+  qwen2vl::load_weights(*model, io::safetensors_checkpoint::open(dir));
   return model;
 }
 
@@ -27,7 +27,7 @@ at::Tensor get_or_none(const std::map<std::string, at::Tensor>& out, const std::
   return it == out.end() ? at::Tensor() : it->second;
 }
 
-qwen2_vl::inputs inputs_of(const std::map<std::string, at::Tensor>& out, const std::string& c) {
+qwen2vl::inputs inputs_of(const std::map<std::string, at::Tensor>& out, const std::string& c) {
   return {.input_ids = out.at(c + "input_ids"), .attention_mask = out.at(c + "attention_mask"),
           .pixel_values = get_or_none(out, c + "pixel_values"), .image_grid_thw = get_or_none(out, c + "image_grid_thw"),
           .pixel_values_videos = get_or_none(out, c + "pixel_values_videos"),
@@ -46,7 +46,7 @@ CATCH_TEST_CASE("Qwen2-VL matches transformers: M-RoPE positions, logits, loss, 
       const std::string c = std::string(name) + ".";
       auto in = inputs_of(out, c);
       if (in.image_grid_thw.defined() || in.video_grid_thw.defined()) {
-        auto [positions, deltas] = qwen2_vl::rope_index(in.input_ids, in.attention_mask, in.image_grid_thw,
+        auto [positions, deltas] = qwen2vl::rope_index(in.input_ids, in.attention_mask, in.image_grid_thw,
                                                         in.video_grid_thw, model->config);
         CATCH_CHECK(at::equal(positions, out.at(c + "position_ids")));
       }
@@ -119,9 +119,9 @@ CATCH_TEST_CASE("Qwen2-VL greedy generation with a KV cache gives transformers' 
   auto tok = text::tokenizer::load(ref / "models" / "tiny-qwen2-vl");
   auto out = io::load_safetensors(ref / "outputs" / "tiny-qwen2-vl.safetensors");
   at::NoGradGuard no_grad;
-  qwen2_vl::inputs prompt{.input_ids = out.at("gen.input_ids"), .pixel_values = out.at("gen.pixel_values"),
+  qwen2vl::inputs prompt{.input_ids = out.at("gen.input_ids"), .pixel_values = out.at("gen.pixel_values"),
                           .image_grid_thw = out.at("gen.image_grid_thw")};
-  auto [embeds, steps] = qwen2_vl::generation_steps(model, prompt);
+  auto [embeds, steps] = qwen2vl::generation_steps(model, prompt);
   auto g = infer::generate(steps, embeds, tok, {.max_new_tokens = 10});
   std::vector<std::int64_t> got(g.ids.begin(), g.ids.end());
   CATCH_CHECK(at::equal(at::tensor(got, at::kLong), out.at("gen.new_ids").squeeze(0)));

@@ -10,6 +10,7 @@
 #include "lmms/models/llava/data.hpp"
 #include "lmms/models/llava/llava.hpp"
 #include "lmms/models/llava/llava_1_5.hpp"
+#include "lmms/recipe/runner.hpp"
 #include "lmms/train/lora.hpp"
 #include "lmms/train/loop.hpp"
 
@@ -56,74 +57,10 @@ int train_recipe(const recipe::resolved& r) {
   const auto processor = processors::clip_config::load(model_dir);
   const text::token_id pad = tok.token_to_id("<pad>").value_or(0);
 
-  // ---- per-component policies ----
-  std::optional<lora> adapter;  // PEFT keeps one rank / alpha per adapter: LoRA components share them
-  std::vector<std::string> lora_prefixes, fully;
-  for (const auto& [component, policy] : r.policies) {
-    const auto& modules = component_modules.at(component);
-    if (policy.kind == "lora" || policy.kind == "qlora") {
-      if (adapter && (adapter->rank != policy.options.rank || adapter->alpha != policy.options.alpha ||
-                      adapter->dropout != policy.options.dropout || adapter->rslora != policy.options.rslora ||
-                      adapter->dora != policy.options.dora))
-        fail("the LoRA options of ", component, " differ from another component's; a PEFT adapter has one rank, alpha and "
-             "dropout (as in lmms-finetune): give every LoRA component the same");
-      adapter = policy.options;
-      for (const auto& m : modules) lora_prefixes.push_back(m + ".");
-    } else if (policy.kind == "full") {
-      fully.insert(fully.end(), modules.begin(), modules.end());
-    }
-  }
-  nn::lora_options lora_options;
-  std::vector<std::string> targets;
-  if (adapter) {
-    lora_options = {.rank = adapter->rank, .alpha = adapter->alpha, .dropout = adapter->dropout, .rslora = adapter->rslora,
-                    .dora = adapter->dora};
-    targets = training::apply_lora(*model, lora_options, [&](const std::string& name) {
-      if (name == "lm_head") return false;  // lmms-finetune never adapts the head
-      for (const auto& p : lora_prefixes)
-        if (name.rfind(p, 0) == 0) return true;
-      return false;
-    });
-    if (r.policies.at("llm").kind == "qlora")
-      for (const auto& item : model->named_modules("", false))
-        if (auto lin = std::dynamic_pointer_cast<nn::linear_impl>(item.value());
-            lin && lin->has_lora() && item.key().rfind("model.language_model.", 0) == 0)
-          lin->quantize_nf4();
-  } else {
-    for (auto& p : model->parameters()) p.set_requires_grad(false);
-  }
-  if (!fully.empty()) training::train_fully(*model, fully);
-
-  training::loop_options o;
-  o.epochs = static_cast<int>(r.train.epochs);
-  o.max_steps = r.train.max_steps;
-  o.batch_size = static_cast<int>(r.train.batch_size);
-  o.grad_accum = static_cast<int>(r.train.grad_accum);
-  o.lr = r.train.lr;
-  o.weight_decay = r.train.weight_decay;
-  o.warmup_ratio = r.train.warmup_ratio;
-  o.schedule = r.train.schedule == "linear" ? training::schedule::linear
-               : r.train.schedule == "constant" ? training::schedule::constant
-                                                : training::schedule::cosine;
-  o.max_grad_norm = r.train.max_grad_norm;
-  o.seed = static_cast<std::uint64_t>(r.train.seed);
-  o.save_steps = r.train.save_steps;
-  o.eval_steps = r.train.eval_steps;
-  o.save_total_limit = static_cast<int>(r.train.save_total_limit);
-  o.output_dir = output;
-  o.resume = r.train.resume;
-  o.log_every = static_cast<int>(r.train.log_every);
-  o.pad_token_id = pad;
-  o.precision = r.precision == "bf16" ? nn::precision::bf16 : nn::precision::fp32;
-  o.checkpoint_files = {{"resolved_recipe.json", recipe::to_json(r)}};
-
-  std::int64_t trainable = 0, total = 0;
-  for (const auto& p : model->parameters()) {
-    total += p.numel();
-    if (p.requires_grad()) trainable += p.numel();
-  }
-  std::printf("training on %zu samples: %lld of %lld parameters trainable (%zu LoRA layers, %zu modules in full)\n",
-              samples.size(), static_cast<long long>(trainable), static_cast<long long>(total), targets.size(), fully.size());
+  // ---- per-component policies, trainer ----
+  auto applied = recipe::apply_policies(*model, r, component_modules, "model.language_model.");
+  training::loop_options o = recipe::loop_options_of(r, pad);
+  recipe::print_trainable(*model, samples.size(), applied);
   auto hidden = [model](const training::lm_batch& b) mutable {
     return model->hidden_states(b.input_ids, b.attention_mask, b.pixel_values);
   };
@@ -132,16 +69,7 @@ int train_recipe(const recipe::resolved& r) {
   auto records = trainer.run(batch_source_of(samples, processor, pad), batch_source_of(eval, processor, pad));
 
   // ---- outputs ----
-  if (adapter) {
-    training::save_peft_adapter(*model, output / "adapter",
-                             {.base_model = fs::absolute(model_dir).string(), .targets = targets, .options = lora_options,
-                              .modules_to_save = fully});
-    std::printf("adapter: %s\n", (output / "adapter").c_str());
-  } else {
-    auto model_out = output / "model";  // in the layout the base checkpoint came in
-    training::save_hf_model(*model, model_out, model_dir, models::checkpoint_names(checkpoint));
-    std::printf("model: %s\n", model_out.c_str());
-  }
+  recipe::write_outputs(*model, r, applied, model_dir, models::checkpoint_names(checkpoint));
   if (r.train.check_logits) {
     model->eval();
     at::NoGradGuard no_grad;

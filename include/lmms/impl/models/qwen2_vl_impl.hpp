@@ -10,7 +10,7 @@
 #include "lmms/models/qwen2_vl/qwen2_vl.hpp"
 #include "lmms/nn/checkpoint.hpp"
 
-namespace lmms::qwen2_vl {
+namespace lmms::qwen2vl {
 
 qwen2_vl_config qwen2_vl_config::from_hf(const io::hf_config& c) {
   const std::string type = c.get_string_or("model_type", "");
@@ -324,4 +324,4 @@ void load_weights(qwen2_vl_model_impl& model, const io::safetensors_checkpoint& 
   lm::load_weights(model, checkpoint, models::checkpoint_names(checkpoint));
 }
 
-}  // namespace lmms::qwen2_vl
+}  // namespace lmms::qwen2vl

@@ -6,9 +6,9 @@
 // Parameter names are transformers 5's in-memory names (model.visual.*, model.language_model.*,
 // lm_head.*), as PEFT adapters name them; hub checkpoints (visual.*, model.*, lm_head.*) load too.
 //
-//   auto cfg = qwen2_vl::qwen2_vl_config::from_hf(io::hf_config::load(dir));
-//   qwen2_vl::qwen2_vl_model model(cfg);
-//   qwen2_vl::load_weights(*model, io::safetensors_checkpoint::open(dir));
+//   auto cfg = qwen2vl::qwen2_vl_config::from_hf(io::hf_config::load(dir));
+//   qwen2vl::qwen2_vl_model model(cfg);
+//   qwen2vl::load_weights(*model, io::safetensors_checkpoint::open(dir));
 //   at::Tensor logits = model->forward({.input_ids = ids, .pixel_values = pv, .image_grid_thw = thw});
 #pragma once
 
@@ -20,7 +20,7 @@
 #include "lmms/nn/norm.hpp"
 #include "lmms/torch.hpp"
 
-namespace lmms::qwen2_vl {
+namespace lmms::qwen2vl {
 
 struct vision_config {
   std::int64_t depth = 0, embed_dim = 0, num_heads = 0, mlp_hidden = 0;
@@ -150,7 +150,7 @@ std::pair<at::Tensor, infer::decoder_steps> generation_steps(qwen2_vl_model mode
 /// Loads every parameter from either layout; a missing or misshapen tensor is an error naming it.
 void load_weights(qwen2_vl_model_impl& model, const io::safetensors_checkpoint& checkpoint);
 
-}  // namespace lmms::qwen2_vl
+}  // namespace lmms::qwen2vl
 
 #ifdef LMMS_IMPLEMENTATION
 #include "lmms/impl/models/qwen2_vl_impl.hpp"

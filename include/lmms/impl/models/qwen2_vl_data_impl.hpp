@@ -1,0 +1,99 @@
+// Implementation of lmms/models/qwen2_vl/data.hpp (LMMS_IMPLEMENTATION only).
+#pragma once
+
+#include "lmms/core/error.hpp"
+#include "lmms/media/image.hpp"
+#include "lmms/models/qwen2_vl/data.hpp"
+
+namespace lmms::qwen2vl {
+
+prepared_samples prepare_samples(const data::dataset& dataset, const text::chat_renderer& chat, const qwen2_vl_config& config,
+                                 const processors::qwen2_vl_image_config& processor, const prepare_options& options,
+                                 const std::string& source) {
+  prepared_samples out;
+  const auto image_id = static_cast<text::token_id>(config.image_token_id);
+  for (const auto& s : dataset.samples) {
+    auto where = [&] { return source + " sample " + std::to_string(s.index); };
+    if (!s.videos.empty()) {
+      // video frames need a decoder (FFmpeg), which lmms does not have yet
+      out.problems.push_back(where() + ": has a video; lmms cannot decode videos yet (images and text only)");
+      ++out.dropped;
+      continue;
+    }
+    text::chat_tokens r;
+    try {
+      r = chat.render({.system_prompt = s.system_prompt, .turns = s.turns});
+    } catch (const lmms::error& e) {
+      fail(where(), ": ", std::string(e.what()).substr(6));
+    }
+    if (static_cast<std::size_t>(r.images) != s.images.size())
+      fail(where(), ": ", r.images, " <image> placeholders but ", s.images.size(), " images");
+    sample_tokens t;
+    t.images = s.images;
+    t.source_index = s.index;
+    std::int64_t last_media_end = 0;
+    std::size_t image = 0;
+    for (std::size_t i = 0; i < r.input_ids.size(); ++i) {
+      if (r.input_ids[i] == image_id) {
+        std::int64_t n = 0;
+        try {
+          auto [w, h] = media::image_size(s.images[image]);
+          n = processors::qwen2_vl_image_tokens(h, w, processor);
+        } catch (const lmms::error& e) {
+          fail(where(), ": ", std::string(e.what()).substr(6));
+        }
+        ++image;
+        t.input_ids.insert(t.input_ids.end(), static_cast<std::size_t>(n), image_id);
+        t.labels.insert(t.labels.end(), static_cast<std::size_t>(n), text::ignore_index);
+        last_media_end = static_cast<std::int64_t>(t.input_ids.size());
+      } else {
+        t.input_ids.push_back(r.input_ids[i]);
+        t.labels.push_back(r.labels[i]);
+      }
+    }
+    if (static_cast<std::int64_t>(t.input_ids.size()) > options.max_length) {
+      if (last_media_end > options.max_length) {
+        std::string why = where() + ": " + std::to_string(t.input_ids.size()) + " tokens with its images; max_length " +
+                          std::to_string(options.max_length) + " would cut an image span";
+        if (!options.drop_too_long) fail(why, " (raise max_length or lower max_pixels, or let such samples be dropped)");
+        out.problems.push_back(why);
+        ++out.dropped;
+        continue;
+      }
+      t.input_ids.resize(static_cast<std::size_t>(options.max_length));
+      t.labels.resize(static_cast<std::size_t>(options.max_length));
+      ++out.truncated;
+    }
+    out.samples.push_back(std::move(t));
+  }
+  return out;
+}
+
+training::batch_source batch_source_of(const std::vector<sample_tokens>& samples,
+                                       const processors::qwen2_vl_image_config& processor, text::token_id pad_token_id) {
+  const std::vector<sample_tokens>* all = &samples;
+  return {samples.size(), [all, processor, pad_token_id](const std::vector<std::size_t>& indices) {
+            std::vector<training::token_sample> text;
+            std::vector<at::Tensor> pixels;
+            std::vector<std::int64_t> grids;
+            for (std::size_t i : indices) {
+              const sample_tokens& s = (*all)[i];
+              text.push_back({s.input_ids, s.labels});
+              for (const auto& file : s.images) {
+                auto p = processors::qwen2_vl_preprocess(media::load_image(file), processor);
+                pixels.push_back(at::from_blob(p.data.data(), {p.count(), processor.patch_values()}, at::kFloat).clone());
+                grids.insert(grids.end(), {p.grid_t, p.grid_h, p.grid_w});
+              }
+            }
+            std::vector<const training::token_sample*> chosen;
+            for (const auto& t : text) chosen.push_back(&t);
+            training::lm_batch b = training::collate_right_pad(chosen, pad_token_id);
+            if (!pixels.empty()) {
+              b.pixel_values = at::cat(pixels, 0);
+              b.image_grid_thw = at::tensor(grids, at::kLong).reshape({-1, 3});
+            }
+            return b;
+          }};
+}
+
+}  // namespace lmms::qwen2vl

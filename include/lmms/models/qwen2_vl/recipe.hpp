@@ -1,0 +1,41 @@
+// lmms/models/qwen2_vl/recipe.hpp: Qwen2-VL for recipes: the model tag, its model_traits
+// (components, media, collator) and its runner, compiled once in the shared runtime. No torch.
+//
+//   model<qwen2_vl>{.path = "Qwen/Qwen2-VL-2B-Instruct downloaded here"}
+#pragma once
+
+#include "lmms/recipe/parts.hpp"
+#include "lmms/recipe/resolved.hpp"
+
+namespace lmms {
+
+/// Qwen2-VL (Qwen/Qwen2-VL-2B / 7B / 72B-Instruct): its vision transformer with the patch
+/// merger, and Qwen2 with M-RoPE.
+struct qwen2_vl {};
+
+namespace qwen2vl {
+/// Builds the model from r.model_path, applies the per-component policies, trains, writes the
+/// PEFT adapter (any LoRA) or the HF model directory (full). Exit code.
+int train_recipe(const recipe::resolved& r);
+}  // namespace qwen2vl
+
+template <>
+struct model_traits<qwen2_vl> {
+  static constexpr bool specialized = true;
+  static constexpr const char* name = "qwen2-vl";
+  // vision: model.visual's patch_embed and blocks; projector: model.visual.merger (as lmms-finetune)
+  using components = type_list<llm_t, vision_t, projector_t>;
+  static constexpr const char* component_names[] = {"llm", "vision", "projector"};
+  using collator = collators::qwen2_vl;
+  // video: the model takes it (tested against transformers); the data pipeline cannot decode
+  // video files yet, so recipes with videos are refused until it can
+  static constexpr bool images = true, multi_image = true, video = false;
+  static constexpr bool vision_lora = true;  // qkv, proj, fc1, fc2 of each block
+  static int train(const recipe::resolved& r) { return qwen2vl::train_recipe(r); }
+};
+
+}  // namespace lmms
+
+#ifdef LMMS_IMPLEMENTATION
+#include "lmms/impl/models/qwen2_vl_recipe_impl.hpp"
+#endif
