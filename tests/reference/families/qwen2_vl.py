@@ -18,10 +18,9 @@ the tensors
   C.logits, C.loss, C.logits_bf16_autocast, C.grad.<param name> (every gradient)
 and gen.*: greedy generate() of 10 new tokens from the `single` prompt.
 
-The `single`, `multi`, `text` and `large` cases also carry the lmms-finetune-style sample
-(conversations with <image> placeholders) in the metadata, so the C++ test runs its own data
-pipeline on the same images (saved as PNG under images/qwen2-vl/) and compares ids, labels and
-pixels.
+The `single`, `multi`, `text` and `large` cases are also written as a LLaVA-style dataset
+(images/qwen2-vl/samples.json, the pictures as PNG beside it), so the C++ test runs lmms's own
+data pipeline on them and compares ids, labels, pixel_values and image_grid_thw.
 """
 from __future__ import annotations
 
@@ -268,7 +267,15 @@ def make(out: pathlib.Path) -> dict:
     tensors |= {"gen.input_ids": batch["input_ids"], "gen.pixel_values": batch["pixel_values"],
                 "gen.image_grid_thw": batch["image_grid_thw"], "gen.new_ids": generated[:, batch["input_ids"].shape[1]:]}
 
-    save_outputs(out / "outputs" / "tiny-qwen2-vl.safetensors", tensors,
-                 {"seed": str(SEED), "samples": json.dumps(samples)})
+    save_outputs(out / "outputs" / "tiny-qwen2-vl.safetensors", tensors, {"seed": str(SEED)})
+    # the same samples as a LLaVA-style dataset file, for lmms's own data pipeline
+    dataset = []
+    for case, s in samples.items():
+        conv = [{"from": "human" if i % 2 == 0 else "gpt", "value": t} for i, t in enumerate(s["conversations"])]
+        row = {"id": case, "image": s["image"], "conversations": conv}
+        if s.get("system_prompt"):
+            row["system_prompt"] = s["system_prompt"]
+        dataset.append(row)
+    (image_dir / "samples.json").write_text(json.dumps(dataset, ensure_ascii=False, indent=1))
     return {"model": str(model_dir.relative_to(out)), "parameters": sum(p.numel() for p in model.parameters()),
             "cases": summary}

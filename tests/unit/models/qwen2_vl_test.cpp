@@ -6,6 +6,7 @@
 
 #include "lmms/infer/generate.hpp"
 #include "lmms/io/safetensors_torch.hpp"
+#include "lmms/models/qwen2_vl/data.hpp"
 #include "lmms/models/qwen2_vl/qwen2_vl.hpp"
 #include "lmms/nn/precision.hpp"
 #include "support/test.hpp"
@@ -125,4 +126,48 @@ CATCH_TEST_CASE("Qwen2-VL greedy generation with a KV cache gives transformers' 
   auto g = infer::generate(steps, embeds, tok, {.max_new_tokens = 10});
   std::vector<std::int64_t> got(g.ids.begin(), g.ids.end());
   CATCH_CHECK(at::equal(at::tensor(got, at::kLong), out.at("gen.new_ids").squeeze(0)));
+}
+
+CATCH_TEST_CASE("Qwen2-VL data pipeline gives transformers' ids, labels, pixel_values and grids", "[models][qwen2_vl][data][reference]") {
+  auto ref = lmms::test::reference_dir();
+  const auto model_dir = ref / "models" / "tiny-qwen2-vl";
+  auto out = io::load_safetensors(ref / "outputs" / "tiny-qwen2-vl.safetensors");
+  auto config = qwen2vl::qwen2_vl_config::from_hf(io::hf_config::load(model_dir));
+  auto tok = text::tokenizer::load(model_dir);
+  text::chat_renderer chat(tok, text::chat_format::qwen2_vl);
+  auto processor = processors::qwen2_vl_image_config::load(model_dir);
+  CATCH_CHECK(processor.max_pixels == 28 * 28 * 12);
+  auto ds = data::load_dataset({.file = ref / "images" / "qwen2-vl" / "samples.json",
+                                .image_folder = ref / "images" / "qwen2-vl"});
+  auto prepared = qwen2vl::prepare_samples(ds, chat, config, processor, {.max_length = 4096});
+  CATCH_REQUIRE(prepared.samples.size() == 4);
+  auto source = qwen2vl::batch_source_of(prepared.samples, processor, *tok.token_to_id("<|endoftext|>"));
+  const char* names[] = {"single", "multi", "text", "large"};
+  for (std::size_t i = 0; i < 4; ++i) {
+    const std::string c = std::string(names[i]) + ".";
+    CATCH_INFO("case " << names[i]);
+    training::lm_batch b = source.collate({i});
+    CATCH_CHECK(at::equal(b.input_ids, out.at(c + "input_ids")));
+    CATCH_CHECK(at::equal(b.labels, out.at(c + "labels")));
+    auto pv = out.find(c + "pixel_values");
+    CATCH_CHECK(b.pixel_values.defined() == (pv != out.end()));
+    if (pv != out.end()) {
+      CATCH_CHECK(at::equal(b.image_grid_thw, out.at(c + "image_grid_thw")));
+      CATCH_CHECK(max_abs_diff(b.pixel_values, pv->second) == 0.0);  // PIL-exact resize, same float ops
+    }
+  }
+  // a sample too long for max_length is dropped (never cut inside an image span) and counted
+  auto tight = qwen2vl::prepare_samples(ds, chat, config, processor, {.max_length = 60});
+  CATCH_CHECK(tight.dropped >= 1);
+  for (const auto& s : tight.samples) CATCH_CHECK(s.input_ids.size() <= 60);
+}
+
+CATCH_TEST_CASE("smart_resize follows transformers: rounding to even, the min and max pixel paths", "[qwen2_vl][processor]") {
+  using processors::smart_resize;
+  CATCH_CHECK(smart_resize(64, 80, 28, 56 * 56, 28 * 28 * 1280) == std::pair{56, 84});
+  CATCH_CHECK(smart_resize(42, 42, 28, 56 * 56, 28 * 28 * 1280) == std::pair{56, 56});  // 1.5 rounds to 2 (even)
+  CATCH_CHECK(smart_resize(70, 70, 28, 28 * 28, 28 * 28 * 1280) == std::pair{56, 56});  // 2.5 rounds to 2 (even)
+  CATCH_CHECK(smart_resize(150, 200, 28, 56 * 56, 28 * 28 * 12) == std::pair{84, 112});
+  CATCH_CHECK(smart_resize(10, 10, 28, 56 * 56, 28 * 28 * 1280) == std::pair{56, 56});
+  CATCH_CHECK_THROWS_WITH(smart_resize(1, 300, 28, 56 * 56, 28 * 28 * 1280), Catch::Matchers::Contains("aspect ratio over 200"));
 }
