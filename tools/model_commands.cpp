@@ -1,4 +1,4 @@
-// tools/model_commands.cpp: the `lmms` commands that run a model (LLaVA-1.5 or a decoder LLM),
+// tools/model_commands.cpp: the `lmms` commands that run a model (LLaVA-1.5, Qwen2-VL or a decoder LLM),
 // optionally with a PEFT adapter loaded on the fly.
 //
 //   lmms score --model DIR [--adapter DIR] --data FILE [--image-folder DIR]
@@ -29,7 +29,10 @@
 #include "lmms/io/safetensors.hpp"
 #include "lmms/models/llava/data.hpp"
 #include "lmms/models/llava/llava.hpp"
+#include "lmms/models/qwen2_vl/data.hpp"
+#include "lmms/models/qwen2_vl/qwen2_vl.hpp"
 #include "lmms/processors/clip.hpp"
+#include "lmms/processors/qwen2_vl.hpp"
 #include "lmms/text/chat.hpp"
 #include "lmms/train/lora.hpp"
 
@@ -43,11 +46,33 @@ struct prompt_job {
   std::string reference;
 };
 
-// A model behind one interface: embeddings of a rendered prompt (images in place) and the steps.
+// Prompts ready for infer::generate (one row, mask undefined) or generate_batch (left-padded).
+struct prompt_batch {
+  at::Tensor embeds, mask;
+  infer::decoder_steps steps;
+};
+using prompt_rows = std::vector<std::vector<text::token_id>>;
+using image_rows = std::vector<std::vector<std::filesystem::path>>;
+
+// Left-pads per-row embeddings (1, T, H) into (B, T_max, H) with a 0/1 mask.
+prompt_batch left_pad(const std::vector<at::Tensor>& embeds, infer::decoder_steps steps) {
+  if (embeds.size() == 1) return {embeds[0], {}, std::move(steps)};
+  std::int64_t longest = 0;
+  for (const auto& e : embeds) longest = std::max(longest, e.size(1));
+  const auto B = static_cast<std::int64_t>(embeds.size()), H = embeds[0].size(2);
+  at::Tensor padded = at::zeros({B, longest, H}, embeds[0].options()), mask = at::zeros({B, longest}, at::kLong);
+  for (std::int64_t b = 0; b < B; ++b) {  // left padding: the prompt ends where generation starts
+    const auto T = embeds[static_cast<std::size_t>(b)].size(1);
+    padded[b].narrow(0, longest - T, T).copy_(embeds[static_cast<std::size_t>(b)][0]);
+    mask[b].narrow(0, longest - T, T).fill_(1);
+  }
+  return {padded, mask, std::move(steps)};
+}
+
+// A model behind one interface: prompts (rendered ids, their images) -> embeddings and steps.
 struct loaded_model {
   std::shared_ptr<torch::nn::Module> module;
-  std::function<at::Tensor(const std::vector<text::token_id>& ids, const std::vector<std::filesystem::path>& images)> embed_prompt;
-  infer::decoder_steps steps;
+  std::function<prompt_batch(const prompt_rows& ids, const image_rows& images)> prepare;
   text::chat_format format = text::chat_format::llava;
   /// For scoring: the batch of one dataset sample, and the float logits of a batch.
   std::function<training::lm_batch(const data::sample& s, const text::chat_renderer& chat)> batch_of;
@@ -65,9 +90,9 @@ loaded_model load_model(const std::filesystem::path& dir) {
     llava::load_weights(*model, checkpoint);
     auto processor = processors::clip_config::load(dir);
     m.module = model.ptr();
-    m.steps = infer::steps_of(model->language_model, [model](const at::Tensor& h) mutable { return model->logits_from_hidden(h); });
-    m.embed_prompt = [model, processor, cfg](const std::vector<text::token_id>& ids,
-                                             const std::vector<std::filesystem::path>& images) mutable {
+    auto steps = infer::steps_of(model->language_model, [model](const at::Tensor& h) mutable { return model->logits_from_hidden(h); });
+    auto embed_prompt = [model, processor, cfg](const std::vector<text::token_id>& ids,
+                                                const std::vector<std::filesystem::path>& images) mutable {
       std::vector<std::int64_t> expanded;
       for (auto id : ids) {
         if (id == cfg.image_token_id) expanded.insert(expanded.end(), static_cast<std::size_t>(cfg.image_tokens()), id);
@@ -80,6 +105,11 @@ loaded_model load_model(const std::filesystem::path& dir) {
       }
       return model->input_embeddings(at::tensor(expanded, at::kLong).unsqueeze(0), pixels.empty() ? at::Tensor() : at::stack(pixels));
     };
+    m.prepare = [embed_prompt, steps](const prompt_rows& ids, const image_rows& images) mutable {
+      std::vector<at::Tensor> embeds;
+      for (std::size_t k = 0; k < ids.size(); ++k) embeds.push_back(embed_prompt(ids[k], images[k]));
+      return left_pad(embeds, steps);
+    };
     m.batch_of = [cfg, processor](const data::sample& s, const text::chat_renderer& chat) {
       data::dataset one;
       one.samples.push_back(s);
@@ -89,14 +119,75 @@ loaded_model load_model(const std::filesystem::path& dir) {
     m.forward = [model](const training::lm_batch& b) mutable { return model->forward(b.input_ids, b.attention_mask, b.pixel_values); };
     return m;
   }
+  if (type == "qwen2_vl") {
+    auto cfg = qwen2vl::qwen2_vl_config::from_hf(config);
+    qwen2vl::qwen2_vl_model model(cfg);
+    qwen2vl::load_weights(*model, checkpoint);
+    auto processor = processors::qwen2_vl_image_config::load(dir);
+    const auto pad = static_cast<std::int64_t>(text::tokenizer::load(dir).token_to_id("<|endoftext|>").value_or(0));
+    m.module = model.ptr();
+    m.format = text::chat_format::qwen2_vl;
+    // M-RoPE positions depend on the whole prompt: the batch is left-padded as token ids, then
+    // embedded and given its positions together (qwen2vl::generation_steps)
+    m.prepare = [model, processor, cfg, pad](const prompt_rows& ids, const image_rows& images) mutable {
+      std::vector<std::vector<std::int64_t>> rows;
+      std::vector<at::Tensor> pixels;
+      std::vector<std::int64_t> grids;
+      std::size_t longest = 0;
+      for (std::size_t k = 0; k < ids.size(); ++k) {
+        std::vector<std::int64_t> row;
+        std::size_t image = 0;
+        for (auto id : ids[k]) {
+          if (id != cfg.image_token_id) {
+            row.push_back(id);
+            continue;
+          }
+          if (image >= images[k].size()) fail("the prompt has more <image> placeholders than images");
+          auto p = processors::qwen2_vl_preprocess(media::load_image(images[k][image++]), processor);
+          pixels.push_back(at::from_blob(p.data.data(), {p.count(), processor.patch_values()}, at::kFloat).clone());
+          grids.insert(grids.end(), {p.grid_t, p.grid_h, p.grid_w});
+          row.insert(row.end(), static_cast<std::size_t>(p.count() / (processor.merge_size * processor.merge_size)), id);
+        }
+        longest = std::max(longest, row.size());
+        rows.push_back(std::move(row));
+      }
+      const auto B = static_cast<std::int64_t>(rows.size()), T = static_cast<std::int64_t>(longest);
+      at::Tensor input_ids = at::full({B, T}, pad, at::kLong), mask = at::zeros({B, T}, at::kLong);
+      for (std::int64_t b = 0; b < B; ++b) {
+        const auto& row = rows[static_cast<std::size_t>(b)];
+        const auto n = static_cast<std::int64_t>(row.size());
+        input_ids[b].narrow(0, T - n, n).copy_(at::tensor(row, at::kLong));
+        mask[b].narrow(0, T - n, n).fill_(1);
+      }
+      qwen2vl::inputs in{.input_ids = input_ids, .attention_mask = B > 1 ? mask : at::Tensor()};
+      if (!pixels.empty()) {
+        in.pixel_values = at::cat(pixels, 0);
+        in.image_grid_thw = at::tensor(grids, at::kLong).reshape({-1, 3});
+      }
+      auto [embeds, steps] = qwen2vl::generation_steps(model, in);
+      return prompt_batch{embeds, in.attention_mask, steps};
+    };
+    m.batch_of = [cfg, processor](const data::sample& s, const text::chat_renderer& chat) {
+      data::dataset one;
+      one.samples.push_back(s);
+      auto prepared = qwen2vl::prepare_samples(one, chat, cfg, processor, {.max_length = 1 << 30});
+      if (prepared.samples.empty()) fail(prepared.problems.empty() ? "the sample was dropped" : prepared.problems[0]);
+      return qwen2vl::batch_source_of(prepared.samples, processor, 0).collate({0});
+    };
+    m.forward = [model](const training::lm_batch& b) mutable { return model->forward(qwen2vl::inputs_of(b)); };
+    return m;
+  }
   auto cfg = lm::decoder_config::from_hf(config);  // refuses what it cannot run, by name
   lm::causal_lm lm(cfg);
   lm::load_weights(*lm, checkpoint);
   m.module = lm.ptr();
-  m.steps = infer::steps_of(lm);
-  m.embed_prompt = [lm](const std::vector<text::token_id>& ids, const std::vector<std::filesystem::path>& images) mutable {
-    if (!images.empty()) fail("this model (", lm->model->config.model_type, ") takes no images");
-    return lm->model->embed(at::tensor(std::vector<std::int64_t>(ids.begin(), ids.end()), at::kLong).unsqueeze(0));
+  m.prepare = [lm](const prompt_rows& ids, const image_rows& images) mutable {
+    std::vector<at::Tensor> embeds;
+    for (std::size_t k = 0; k < ids.size(); ++k) {
+      if (!images[k].empty()) fail("this model (", lm->model->config.model_type, ") takes no images");
+      embeds.push_back(lm->model->embed(at::tensor(std::vector<std::int64_t>(ids[k].begin(), ids[k].end()), at::kLong).unsqueeze(0)));
+    }
+    return left_pad(embeds, infer::steps_of(lm));
   };
   m.format = cfg.model_type == "qwen2" ? text::chat_format::qwen2_vl : text::chat_format::llava;
   m.batch_of = [](const data::sample& s, const text::chat_renderer& chat) {
@@ -189,26 +280,18 @@ int generate_command(const std::vector<std::string>& args) {
   const std::size_t batch = static_cast<std::size_t>(std::max(1, std::stoi(one("batch-size", "1"))));
   for (std::size_t first = 0; first < jobs.size(); first += batch) {
     const std::size_t last = std::min(jobs.size(), first + batch);
-    std::vector<infer::generation> answers;
-    if (last - first == 1) {
-      const auto& j = jobs[first];
-      answers.push_back(infer::generate(model.steps, model.embed_prompt(chat.render_prompt(j.sample).input_ids, j.images), tok, o));
-    } else {
-      std::vector<at::Tensor> embeds;
-      std::int64_t longest = 0;
-      for (std::size_t k = first; k < last; ++k) {
-        embeds.push_back(model.embed_prompt(chat.render_prompt(jobs[k].sample).input_ids, jobs[k].images));
-        longest = std::max(longest, embeds.back().size(1));
-      }
-      const auto B = static_cast<std::int64_t>(embeds.size()), H = embeds[0].size(2);
-      at::Tensor padded = at::zeros({B, longest, H}, embeds[0].options()), mask = at::zeros({B, longest}, at::kLong);
-      for (std::int64_t b = 0; b < B; ++b) {  // left padding: the prompt ends where generation starts
-        const auto T = embeds[static_cast<std::size_t>(b)].size(1);
-        padded[b].narrow(0, longest - T, T).copy_(embeds[static_cast<std::size_t>(b)][0]);
-        mask[b].narrow(0, longest - T, T).fill_(1);
-      }
-      answers = infer::generate_batch(model.steps, padded, mask, tok, o);
+    prompt_rows ids;
+    image_rows images;
+    for (std::size_t k = first; k < last; ++k) {
+      ids.push_back(chat.render_prompt(jobs[k].sample).input_ids);
+      images.push_back(jobs[k].images);
     }
+    prompt_batch p = model.prepare(ids, images);
+    std::vector<infer::generation> answers;
+    if (last - first == 1)
+      answers.push_back(infer::generate(p.steps, p.embeds, tok, o));
+    else
+      answers = infer::generate_batch(p.steps, p.embeds, p.mask, tok, o);
     for (std::size_t k = first; k < last; ++k) {
       const auto& j = jobs[k];
       const auto& g = answers[k - first];

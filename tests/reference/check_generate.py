@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """`lmms generate --data` against transformers' generate(): greedy answers of the same model
 (base, or base + PEFT adapter) to each sample's first user turn must be the same text (cut at
-"USER", lmms's default stop string for the llava format).
+"USER", lmms's default stop string for the llava format). LLaVA runs through its AutoProcessor;
+Qwen2-VL through its tokenizer's chat template, Qwen2VLImageProcessorPil and the placeholder
+expansion of Qwen2VLProcessor (whose video processor needs torchvision, not installed).
 
     python tests/reference/check_generate.py LMMS_JSONL MODEL_DIR DATA_FILE IMAGE_FOLDER MAX_NEW [ADAPTER_DIR]
 """
@@ -14,10 +16,39 @@ from PIL import Image
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 
+class Qwen2VLInputs:
+    """Qwen2VLProcessor's image path: chat template text, patches and grids, each <|image_pad|>
+    repeated grid.prod() / merge**2 times, mm_token_type_ids (1 on image tokens)."""
+
+    def __init__(self, model_dir: str):
+        from transformers import AutoTokenizer, Qwen2VLImageProcessorPil
+        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        self.image_processor = Qwen2VLImageProcessorPil.from_pretrained(model_dir)
+
+    def apply_chat_template(self, messages, **kwargs):
+        return self.tokenizer.apply_chat_template(messages, **kwargs)
+
+    def __call__(self, text, images=None, return_tensors="pt"):
+        pad = self.tokenizer.convert_tokens_to_ids("<|image_pad|>")
+        out, counts = {}, []
+        if images:
+            feats = self.image_processor(images, return_tensors="pt")
+            out = {"pixel_values": feats["pixel_values"], "image_grid_thw": feats["image_grid_thw"]}
+            counts = [int(g.prod()) // self.image_processor.merge_size ** 2 for g in feats["image_grid_thw"]]
+        ids = []
+        for t in self.tokenizer(text[0], add_special_tokens=False)["input_ids"]:
+            ids += [pad] * counts.pop(0) if t == pad else [t]
+        out["input_ids"] = torch.tensor([ids])
+        out["attention_mask"] = torch.ones_like(out["input_ids"])
+        out["mm_token_type_ids"] = (out["input_ids"] == pad).long()
+        return out
+
+
 def main() -> int:
     lmms_out, model_dir, data_file, image_folder, max_new = sys.argv[1:6]
     adapter = sys.argv[6] if len(sys.argv) > 6 else None
-    processor = AutoProcessor.from_pretrained(model_dir)
+    model_type = json.loads((pathlib.Path(model_dir) / "config.json").read_text())["model_type"]
+    processor = Qwen2VLInputs(model_dir) if model_type == "qwen2_vl" else AutoProcessor.from_pretrained(model_dir)
     model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=torch.float32)
     if adapter:
         from peft import PeftModel
@@ -41,7 +72,8 @@ def main() -> int:
         with torch.no_grad():
             out = model.generate(**batch, do_sample=False, max_new_tokens=int(max_new))
         want = processor.tokenizer.decode(out[0, batch["input_ids"].shape[1]:], skip_special_tokens=True)
-        want = want.split("USER")[0]  # lmms generate's default stop string for the llava format
+        if model_type != "qwen2_vl":
+            want = want.split("USER")[0]  # lmms generate's default stop string for the llava format
         if want != got["answer"]:
             print(f"FAIL sample {got['index']}: transformers {want!r}, lmms {got['answer']!r}")
             failures += 1
