@@ -119,7 +119,7 @@ loaded_model load_model(const std::filesystem::path& dir) {
     m.forward = [model](const training::lm_batch& b) mutable { return model->forward(b.input_ids, b.attention_mask, b.pixel_values); };
     return m;
   }
-  if (type == "qwen2_vl") {
+  if (type == "qwen2_vl" || type == "qwen2_5_vl") {
     auto cfg = qwen2vl::qwen2_vl_config::from_hf(config);
     qwen2vl::qwen2_vl_model model(cfg);
     qwen2vl::load_weights(*model, checkpoint);

@@ -48,7 +48,8 @@ def main() -> int:
     lmms_out, model_dir, data_file, image_folder, max_new = sys.argv[1:6]
     adapter = sys.argv[6] if len(sys.argv) > 6 else None
     model_type = json.loads((pathlib.Path(model_dir) / "config.json").read_text())["model_type"]
-    processor = Qwen2VLInputs(model_dir) if model_type == "qwen2_vl" else AutoProcessor.from_pretrained(model_dir)
+    qwen = model_type in ("qwen2_vl", "qwen2_5_vl")
+    processor = Qwen2VLInputs(model_dir) if qwen else AutoProcessor.from_pretrained(model_dir)
     model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=torch.float32)
     if adapter:
         from peft import PeftModel
@@ -72,7 +73,7 @@ def main() -> int:
         with torch.no_grad():
             out = model.generate(**batch, do_sample=False, max_new_tokens=int(max_new))
         want = processor.tokenizer.decode(out[0, batch["input_ids"].shape[1]:], skip_special_tokens=True)
-        if model_type != "qwen2_vl":
+        if not qwen:
             want = want.split("USER")[0]  # lmms generate's default stop string for the llava format
         if want != got["answer"]:
             print(f"FAIL sample {got['index']}: transformers {want!r}, lmms {got['answer']!r}")

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# Qwen2-VL generation and scoring end to end: train the shipped LoRA recipe for 60 steps, then
+# Qwen2-VL / Qwen2.5-VL generation and scoring end to end: train the shipped LoRA recipe for 60 steps, then
 #   - `lmms generate` (KV cache, M-RoPE deltas) one prompt at a time and in left-padded batches
 #     of 5 gives the same answers, and transformers + peft generate() gives them too;
 #   - `lmms score` on the eval file gives the trainer's final eval loss.
-#   qwen2_vl_generate.sh SOURCE_DIR RECIPE_BIN LMMS WORK_DIR PYTHON
+#   qwen2_vl_generate.sh SOURCE_DIR RECIPE_BIN LMMS WORK_DIR PYTHON MODEL_DIR
+# (MODEL_DIR: the recipe's default model, relative to SOURCE_DIR)
 set -euo pipefail
-src="$1" recipe="$2" lmms="$3" work="$4" python="$5"
+src="$1" recipe="$2" lmms="$3" work="$4" python="$5" model="$6"
 cd "$src"
 rm -rf "$work"
 "$recipe" --train.max_steps=60 --train.output_dir="$work" --train.log_every=20 > "$work.out" 2>&1 || { cat "$work.out"; exit 1; }
-model=example_data/models/tiny-qwen2-vl-shapes data=example_data/shapes/eval.json images=example_data/shapes/images
+data=example_data/shapes/eval.json images=example_data/shapes/images
 "$lmms" generate --model "$model" --adapter "$work/adapter" --data "$data" --image-folder "$images" --max-new-tokens 8 > "$work/one.jsonl"
 "$lmms" generate --model "$model" --adapter "$work/adapter" --data "$data" --image-folder "$images" --max-new-tokens 8 \
   --batch-size 5 > "$work/batched.jsonl"

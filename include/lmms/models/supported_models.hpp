@@ -37,9 +37,9 @@ inline constexpr supported_model supported_models_table[] = {
     {"qwen2-vl-2b-instruct", "Qwen/Qwen2-VL-2B-Instruct", "qwen2-vl", true},
     {"qwen2-vl-7b-instruct", "Qwen/Qwen2-VL-7B-Instruct", "qwen2-vl", true},
     {"qwen2-vl-72b-instruct", "Qwen/Qwen2-VL-72B-Instruct", "qwen2-vl", true},
-    {"qwen2.5-vl-3b-instruct", "Qwen/Qwen2.5-VL-3B-Instruct", "qwen2.5-vl", false},
-    {"qwen2.5-vl-7b-instruct", "Qwen/Qwen2.5-VL-7B-Instruct", "qwen2.5-vl", false},
-    {"qwen2.5-vl-72b-instruct", "Qwen/Qwen2.5-VL-72B-Instruct", "qwen2.5-vl", false},
+    {"qwen2.5-vl-3b-instruct", "Qwen/Qwen2.5-VL-3B-Instruct", "qwen2.5-vl", true},
+    {"qwen2.5-vl-7b-instruct", "Qwen/Qwen2.5-VL-7B-Instruct", "qwen2.5-vl", true},
+    {"qwen2.5-vl-72b-instruct", "Qwen/Qwen2.5-VL-72B-Instruct", "qwen2.5-vl", true},
     {"llama-3.2-11b-vision-instruct", "meta-llama/Llama-3.2-11B-Vision-Instruct", "llama-3.2-vision", false},
     {"llama-3.2-90b-vision-instruct", "meta-llama/Llama-3.2-90B-Vision-Instruct", "llama-3.2-vision", false},
 };

@@ -3,7 +3,10 @@ and patch merger + Qwen2 with M-RoPE), tiny and random, with the qwen2 tokenizer
 tokenizers family, Qwen2VLImageProcessorPil and the official chat template (see Processor:
 Qwen2VLProcessor itself needs torchvision for its video processor).
 
-Reference outputs (outputs/tiny-qwen2-vl.safetensors), for each case C of
+The same for Qwen2.5-VL (Qwen2_5_VLForConditionalGeneration: RMSNorm + SwiGLU vision blocks,
+window attention with full-attention blocks, absolute-time video positions) as tiny-qwen2.5-vl.
+
+Reference outputs (outputs/tiny-<kind>.safetensors), for each case C of
   single  one image, system prompt, two turns
   multi   two images in two different user turns (media in any turn)
   text    no media
@@ -99,25 +102,34 @@ def build_processor(out: pathlib.Path) -> Processor:
     return Processor(out)
 
 
-def build_model(vocab_size: int, tok):
-    from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
+def build_model(kind: str, vocab_size: int, tok):
+    from transformers import (Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2VLConfig,
+                              Qwen2VLForConditionalGeneration)
 
-    vision = dict(depth=2, embed_dim=32, hidden_size=64, hidden_act="quick_gelu", mlp_ratio=2, num_heads=4,
-                  in_channels=3, patch_size=14, spatial_merge_size=2, temporal_patch_size=2)
+    if kind == "qwen2-vl":
+        vision = dict(depth=2, embed_dim=32, hidden_size=64, hidden_act="quick_gelu", mlp_ratio=2, num_heads=4,
+                      in_channels=3, patch_size=14, spatial_merge_size=2, temporal_patch_size=2)
+        config_class, model_class = Qwen2VLConfig, Qwen2VLForConditionalGeneration
+    else:  # Qwen2.5-VL: RMSNorm + SwiGLU blocks, window attention (windows of 2x2 merged tokens) but
+        # in blocks 1 and 3, absolute-time video positions (tokens_per_second)
+        vision = dict(depth=4, hidden_size=32, intermediate_size=48, out_hidden_size=64, hidden_act="silu", num_heads=4,
+                      in_channels=3, patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=56,
+                      fullatt_block_indexes=[1, 3], tokens_per_second=2)
+        config_class, model_class = Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
     text = dict(vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                 num_attention_heads=4, num_key_value_heads=2, rms_norm_eps=1e-6, max_position_embeddings=4096,
                 rope_parameters={"rope_type": "default", "mrope_section": [2, 3, 3], "rope_theta": 1000000.0},
                 bos_token_id=tok.convert_tokens_to_ids("<|endoftext|>"),
                 eos_token_id=tok.convert_tokens_to_ids("<|im_end|>"),
                 pad_token_id=tok.convert_tokens_to_ids("<|endoftext|>"))
-    config = Qwen2VLConfig(vision_config=vision, text_config=text,
+    config = config_class(vision_config=vision, text_config=text,
                            image_token_id=tok.convert_tokens_to_ids("<|image_pad|>"),
                            video_token_id=tok.convert_tokens_to_ids("<|video_pad|>"),
                            vision_start_token_id=tok.convert_tokens_to_ids("<|vision_start|>"),
                            vision_end_token_id=tok.convert_tokens_to_ids("<|vision_end|>"),
                            tie_word_embeddings=False)
     torch.manual_seed(SEED)
-    model = Qwen2VLForConditionalGeneration(config)
+    model = model_class(config)
     with torch.no_grad():  # widen N(0, 0.02) a little so logits are not all near zero
         for p in model.parameters():
             if p.dim() >= 2:
@@ -189,12 +201,17 @@ def video_patches(frames: list, processor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def make(out: pathlib.Path) -> dict:
+    return {kind: make_one(out, kind) for kind in ("qwen2-vl", "qwen2.5-vl")}
+
+
+def make_one(out: pathlib.Path, kind: str) -> dict:
     processor = build_processor(out)
     tokenizer = processor.tokenizer
-    model = build_model(len(tokenizer), tokenizer)
+    model = build_model(kind, len(tokenizer), tokenizer)
     image_id, video_id = model.config.image_token_id, model.config.video_token_id
+    qwen2_5 = kind == "qwen2.5-vl"
 
-    model_dir = out / "models" / "tiny-qwen2-vl"
+    model_dir = out / "models" / f"tiny-{kind}"
     model.save_pretrained(model_dir)
     processor.save_pretrained(model_dir)
 
@@ -225,9 +242,10 @@ def make(out: pathlib.Path) -> dict:
         model.zero_grad()
         result = model(**batch, labels=labels)
         result.loss.backward()
+        extra = {"second_per_grid_ts": batch.get("second_per_grid_ts")} if qwen2_5 else {}
         position_ids, _ = model.model.get_rope_index(
             batch["input_ids"], batch["mm_token_type_ids"], batch.get("image_grid_thw"), batch.get("video_grid_thw"),
-            batch["attention_mask"])
+            attention_mask=batch["attention_mask"], **extra)
         tensors.update({f"{case}.{k}": v for k, v in batch.items() if k != "mm_token_type_ids"})
         tensors.update({f"{case}.labels": labels, f"{case}.position_ids": position_ids,
                         f"{case}.logits": result.logits, f"{case}.loss": result.loss.reshape(())})
@@ -245,6 +263,8 @@ def make(out: pathlib.Path) -> dict:
         batch = processor(text=[text], images=ims or None, videos_thw=thw)
         if has_video:
             batch["pixel_values_videos"], batch["video_grid_thw"] = pv, thw
+            if qwen2_5:  # 2 frames per temporal patch at 1 fps: 2 s per grid step
+                batch["second_per_grid_ts"] = torch.tensor([2.0])
         labels = labels_for(tokenizer, segments, batch["input_ids"], {image_id, video_id})
         run(case, batch, labels)
         if not has_video:
@@ -267,7 +287,7 @@ def make(out: pathlib.Path) -> dict:
     tensors |= {"gen.input_ids": batch["input_ids"], "gen.pixel_values": batch["pixel_values"],
                 "gen.image_grid_thw": batch["image_grid_thw"], "gen.new_ids": generated[:, batch["input_ids"].shape[1]:]}
 
-    save_outputs(out / "outputs" / "tiny-qwen2-vl.safetensors", tensors, {"seed": str(SEED)})
+    save_outputs(out / "outputs" / f"tiny-{kind}.safetensors", tensors, {"seed": str(SEED)})
     # the same samples as a LLaVA-style dataset file, for lmms's own data pipeline
     dataset = []
     for case, s in samples.items():

@@ -1,7 +1,8 @@
-// Qwen2-VL against transformers' Qwen2VLForConditionalGeneration on a tiny random model
-// (tests/reference/families/qwen2_vl.py): M-RoPE positions, logits, loss and every gradient for
-// one image with two turns, images in two turns, text only, an image over max_pixels, a video,
-// an image with a video, and a right-padded batch; bf16 autocast; greedy generation.
+// Qwen2-VL and Qwen2.5-VL against transformers' Qwen2VLForConditionalGeneration and
+// Qwen2_5_VLForConditionalGeneration on tiny random models (tests/reference/families/qwen2_vl.py):
+// M-RoPE positions, logits, loss and every gradient for one image with two turns, images in two
+// turns, text only, an image over max_pixels, a video, an image with a video, and a right-padded
+// batch; bf16 autocast; greedy generation; lmms's data pipeline.
 #include <cstdio>
 
 #include "lmms/infer/generate.hpp"
@@ -32,23 +33,27 @@ qwen2vl::inputs inputs_of(const std::map<std::string, at::Tensor>& out, const st
   return {.input_ids = out.at(c + "input_ids"), .attention_mask = out.at(c + "attention_mask"),
           .pixel_values = get_or_none(out, c + "pixel_values"), .image_grid_thw = get_or_none(out, c + "image_grid_thw"),
           .pixel_values_videos = get_or_none(out, c + "pixel_values_videos"),
-          .video_grid_thw = get_or_none(out, c + "video_grid_thw")};
+          .video_grid_thw = get_or_none(out, c + "video_grid_thw"),
+          .second_per_grid_ts = get_or_none(out, c + "second_per_grid_ts")};
 }
+
+const char* const models[] = {"qwen2-vl", "qwen2.5-vl"};
 
 const char* const cases[] = {"single", "multi", "text", "large", "video", "mixed", "batch"};
 }  // namespace
 
-CATCH_TEST_CASE("Qwen2-VL matches transformers: M-RoPE positions, logits, loss, every gradient", "[models][qwen2_vl][reference]") {
+CATCH_TEST_CASE("Qwen2-VL and Qwen2.5-VL match transformers: M-RoPE positions, logits, loss, every gradient", "[models][qwen2_vl][reference]") {
   auto ref = lmms::test::reference_dir();
-  auto model = load_tiny(ref / "models" / "tiny-qwen2-vl");
-  auto out = io::load_safetensors(ref / "outputs" / "tiny-qwen2-vl.safetensors");
+  for (const char* kind : models)
   for (const char* name : cases) {
-    CATCH_DYNAMIC_SECTION(name) {
+    CATCH_DYNAMIC_SECTION(kind << " " << name) {
+      auto model = load_tiny(ref / "models" / ("tiny-" + std::string(kind)));
+      auto out = io::load_safetensors(ref / "outputs" / ("tiny-" + std::string(kind) + ".safetensors"));
       const std::string c = std::string(name) + ".";
       auto in = inputs_of(out, c);
       if (in.image_grid_thw.defined() || in.video_grid_thw.defined()) {
         auto [positions, deltas] = qwen2vl::rope_index(in.input_ids, in.attention_mask, in.image_grid_thw,
-                                                        in.video_grid_thw, model->config);
+                                                        in.video_grid_thw, model->config, in.second_per_grid_ts);
         CATCH_CHECK(at::equal(positions, out.at(c + "position_ids")));
       }
       model->zero_grad();
@@ -72,8 +77,8 @@ CATCH_TEST_CASE("Qwen2-VL matches transformers: M-RoPE positions, logits, loss, 
         grad_scale = std::max(grad_scale, it->second.abs().max().item<double>());
         ++grads;
       }
-      std::printf("qwen2-vl %s: %lld tokens, max |logits diff| %.3g, |loss diff| %.3g, max |grad diff| %.3g (largest grad %.3g) over %zu parameters\n",
-                  name, static_cast<long long>(logits.size(1)), logits_diff, loss_diff, grad_diff, grad_scale, grads);
+      std::printf("%s %s: %lld tokens, max |logits diff| %.3g, |loss diff| %.3g, max |grad diff| %.3g (largest grad %.3g) over %zu parameters\n",
+                  kind, name, static_cast<long long>(logits.size(1)), logits_diff, loss_diff, grad_diff, grad_scale, grads);
       CATCH_CHECK(grads > 0);
       CATCH_CHECK(logits_diff < 1e-4);
       CATCH_CHECK(loss_diff < 1e-5);
@@ -82,13 +87,14 @@ CATCH_TEST_CASE("Qwen2-VL matches transformers: M-RoPE positions, logits, loss, 
   }
 }
 
-CATCH_TEST_CASE("Qwen2-VL bf16 autocast logits agree with transformers under torch.autocast", "[models][qwen2_vl][reference]") {
+CATCH_TEST_CASE("Qwen2-VL and Qwen2.5-VL bf16 autocast logits agree with transformers under torch.autocast", "[models][qwen2_vl][reference]") {
   auto ref = lmms::test::reference_dir();
-  auto model = load_tiny(ref / "models" / "tiny-qwen2-vl");
-  model->eval();
-  auto out = io::load_safetensors(ref / "outputs" / "tiny-qwen2-vl.safetensors");
   at::NoGradGuard no_grad;
+  for (const char* kind : models)
   for (const char* name : {"single", "video", "batch"}) {
+    auto model = load_tiny(ref / "models" / ("tiny-" + std::string(kind)));
+    model->eval();
+    auto out = io::load_safetensors(ref / "outputs" / ("tiny-" + std::string(kind) + ".safetensors"));
     const std::string c = std::string(name) + ".";
     at::Tensor logits;
     {
@@ -97,7 +103,7 @@ CATCH_TEST_CASE("Qwen2-VL bf16 autocast logits agree with transformers under tor
     }
     const double diff = max_abs_diff(logits, out.at(c + "logits_bf16_autocast"));
     const double vs_fp32 = max_abs_diff(logits, out.at(c + "logits"));
-    std::printf("qwen2-vl %s bf16 autocast: max |logits - transformers bf16| %.3g (vs fp32 logits %.3g)\n", name, diff, vs_fp32);
+    std::printf("%s %s bf16 autocast: max |logits - transformers bf16| %.3g (vs fp32 logits %.3g)\n", kind, name, diff, vs_fp32);
     CATCH_CHECK(diff < 5e-2);
     CATCH_CHECK(vs_fp32 > 0.0);
   }
@@ -113,19 +119,22 @@ CATCH_TEST_CASE("Qwen2-VL: wrong media counts are refused with a clear message",
   CATCH_CHECK_THROWS_WITH(model->forward(in), Catch::Matchers::Contains("image pad tokens but its images give"));
 }
 
-CATCH_TEST_CASE("Qwen2-VL greedy generation with a KV cache gives transformers' tokens", "[models][qwen2_vl][generate][reference]") {
+CATCH_TEST_CASE("Qwen2-VL and Qwen2.5-VL greedy generation with a KV cache gives transformers' tokens", "[models][qwen2_vl][generate][reference]") {
   auto ref = lmms::test::reference_dir();
-  auto model = load_tiny(ref / "models" / "tiny-qwen2-vl");
-  model->eval();
-  auto tok = text::tokenizer::load(ref / "models" / "tiny-qwen2-vl");
-  auto out = io::load_safetensors(ref / "outputs" / "tiny-qwen2-vl.safetensors");
   at::NoGradGuard no_grad;
+  for (const char* kind : models) {
+  CATCH_INFO("model " << kind);
+  auto model = load_tiny(ref / "models" / ("tiny-" + std::string(kind)));
+  model->eval();
+  auto tok = text::tokenizer::load(ref / "models" / ("tiny-" + std::string(kind)));
+  auto out = io::load_safetensors(ref / "outputs" / ("tiny-" + std::string(kind) + ".safetensors"));
   qwen2vl::inputs prompt{.input_ids = out.at("gen.input_ids"), .pixel_values = out.at("gen.pixel_values"),
                           .image_grid_thw = out.at("gen.image_grid_thw")};
   auto [embeds, steps] = qwen2vl::generation_steps(model, prompt);
   auto g = infer::generate(steps, embeds, tok, {.max_new_tokens = 10});
   std::vector<std::int64_t> got(g.ids.begin(), g.ids.end());
   CATCH_CHECK(at::equal(at::tensor(got, at::kLong), out.at("gen.new_ids").squeeze(0)));
+  }
 }
 
 CATCH_TEST_CASE("Qwen2-VL data pipeline gives transformers' ids, labels, pixel_values and grids", "[models][qwen2_vl][data][reference]") {

@@ -15,8 +15,10 @@ namespace lmms::lm {
 decoder_config decoder_config::from_hf(const io::hf_config& c) {
   decoder_config d;
   d.model_type = c.get_string_or("model_type", "llama");
-  // Qwen2-VL's language model is Qwen2 with M-RoPE (the hub config has its fields at the top level)
-  if (d.model_type == "qwen2_vl_text" || d.model_type == "qwen2_vl") d.model_type = "qwen2";
+  // Qwen2-VL's and Qwen2.5-VL's language model is Qwen2 with M-RoPE (the hub config has its fields at the top level)
+  if (d.model_type == "qwen2_vl_text" || d.model_type == "qwen2_vl" || d.model_type == "qwen2_5_vl_text" ||
+      d.model_type == "qwen2_5_vl")
+    d.model_type = "qwen2";
   if (d.model_type != "llama" && d.model_type != "mistral" && d.model_type != "qwen2")
     fail(c.source(), ": ", c.prefix().empty() ? "" : c.prefix() + ".", "model_type ", quote(d.model_type),
          " is not a decoder lmms implements (llama, mistral, qwen2)");

@@ -14,34 +14,46 @@ namespace lmms::qwen2vl {
 
 qwen2_vl_config qwen2_vl_config::from_hf(const io::hf_config& c) {
   const std::string type = c.get_string_or("model_type", "");
-  if (type != "qwen2_vl")
-    fail(c.source(), ": model_type ", quote(type), " is not Qwen2-VL (qwen2_vl)",
-         type == "qwen2_5_vl" ? "; Qwen2.5-VL is a separate model" : "");
+  if (type != "qwen2_vl" && type != "qwen2_5_vl")
+    fail(c.source(), ": model_type ", quote(type), " is not Qwen2-VL or Qwen2.5-VL (qwen2_vl, qwen2_5_vl)");
   qwen2_vl_config q;
   // transformers 5 writes text_config; hub checkpoints keep the text fields at the top level
   q.text = lm::decoder_config::from_hf(c.section_if("text_config").value_or(c));
   q.text.tie_word_embeddings = c.get_bool_or("tie_word_embeddings", q.text.tie_word_embeddings);
   if (q.text.mrope_section.empty())
-    fail(c.source(), ": the text config has no mrope_section (rope_parameters or rope_scaling); Qwen2-VL needs M-RoPE");
+    fail(c.source(), ": the text config has no mrope_section (rope_parameters or rope_scaling); ", type, " needs M-RoPE");
   io::hf_config vc = c.section("vision_config");
   vision_config& v = q.vision;
+  v.qwen2_5 = type == "qwen2_5_vl";
   v.depth = vc.get_int("depth");
-  v.embed_dim = vc.get_int("embed_dim");
   v.num_heads = vc.get_int("num_heads");
-  v.mlp_hidden = static_cast<std::int64_t>(static_cast<double>(v.embed_dim) * vc.get_double_or("mlp_ratio", 4.0));
-  v.out_hidden = vc.get_int_or("hidden_size", q.text.hidden_size);
+  if (v.qwen2_5) {  // Qwen2_5_VLVisionConfig: hidden_size is the tower's width, out_hidden_size the LLM's
+    v.embed_dim = vc.get_int("hidden_size");
+    v.out_hidden = vc.get_int("out_hidden_size");
+    v.mlp_hidden = vc.get_int("intermediate_size");
+    v.hidden_act = vc.get_string_or("hidden_act", "silu");
+    v.window_size = vc.get_int_or("window_size", 112);
+    v.full_attention_blocks = vc.get_int_list("fullatt_block_indexes");
+    v.tokens_per_second = vc.get_double_or("tokens_per_second", 2.0);
+  } else {
+    v.embed_dim = vc.get_int("embed_dim");
+    v.mlp_hidden = static_cast<std::int64_t>(static_cast<double>(v.embed_dim) * vc.get_double_or("mlp_ratio", 4.0));
+    v.out_hidden = vc.get_int_or("hidden_size", q.text.hidden_size);
+    v.hidden_act = vc.get_string_or("hidden_act", "quick_gelu");
+  }
   if (v.out_hidden != q.text.hidden_size)
-    fail(c.source(), ": vision_config.hidden_size ", v.out_hidden, " differs from the language model's ", q.text.hidden_size);
+    fail(c.source(), ": the vision tower's output size ", v.out_hidden, " differs from the language model's ", q.text.hidden_size);
   v.in_channels = vc.get_int_or("in_channels", vc.get_int_or("in_chans", 3));
   v.patch_size = vc.get_int_or("patch_size", 14);
   v.temporal_patch_size = vc.get_int_or("temporal_patch_size", 2);
   v.merge_size = vc.get_int_or("spatial_merge_size", 2);
-  v.hidden_act = vc.get_string_or("hidden_act", "quick_gelu");
-  if (v.hidden_act != "quick_gelu" && v.hidden_act != "gelu")
-    fail(c.source(), ": vision_config.hidden_act ", quote(v.hidden_act), " is not implemented (quick_gelu, gelu)");
+  if (v.hidden_act != "quick_gelu" && v.hidden_act != "gelu" && v.hidden_act != "silu")
+    fail(c.source(), ": vision_config.hidden_act ", quote(v.hidden_act), " is not implemented (quick_gelu, gelu, silu)");
   if (auto rp = vc.section_if("rope_parameters")) v.rope_theta = rp->get_double_or("rope_theta", 10000.0);
   if (v.embed_dim % v.num_heads != 0 || v.head_dim() % 4 != 0)
     fail(c.source(), ": vision embed_dim / num_heads must be a multiple of 4 (2D rotary)");
+  if (v.qwen2_5 && (v.window_size % (v.patch_size * v.merge_size) != 0 || v.window_size <= 0))
+    fail(c.source(), ": vision_config.window_size ", v.window_size, " must be a positive multiple of patch_size x spatial_merge_size");
   q.image_token_id = c.get_int_or("image_token_id", 151655);
   q.video_token_id = c.get_int_or("video_token_id", 151656);
   q.vision_start_token_id = c.get_int_or("vision_start_token_id", 151652);
@@ -71,7 +83,56 @@ at::Tensor patch_positions(const at::Tensor& grid_thw, std::int64_t merge) {
   }
   return at::cat(rows, 0);
 }
+
+at::Tensor activation(const at::Tensor& h, const std::string& act) {
+  if (act == "quick_gelu") return h * at::sigmoid(1.702 * h);
+  if (act == "silu") return at::silu(h);
+  return at::gelu(h);
+}
+
+/// Qwen2.5-VL's window attention (transformers' get_vision_window_index): merged units
+/// (merge x merge patches) regrouped window by window, windows of window_size / patch / merge
+/// units a side, row-major per frame; returns the new order of the units and the patches per
+/// window (empty windows left out).
+std::pair<at::Tensor, std::vector<std::int64_t>> window_order(const at::Tensor& grid_thw, const vision_config& c) {
+  const std::int64_t side = c.window_size / c.merge_size / c.patch_size, unit = c.merge_size * c.merge_size;
+  std::vector<std::int64_t> order, lengths;
+  std::int64_t offset = 0;
+  for (std::int64_t i = 0; i < grid_thw.size(0); ++i) {
+    const std::int64_t t = grid_thw[i][0].item<std::int64_t>(), lh = grid_thw[i][1].item<std::int64_t>() / c.merge_size,
+                       lw = grid_thw[i][2].item<std::int64_t>() / c.merge_size;
+    for (std::int64_t f = 0; f < t; ++f)
+      for (std::int64_t wy = 0; wy * side < lh; ++wy)
+        for (std::int64_t wx = 0; wx * side < lw; ++wx) {
+          std::int64_t n = 0;
+          for (std::int64_t y = wy * side; y < std::min(lh, (wy + 1) * side); ++y)
+            for (std::int64_t x = wx * side; x < std::min(lw, (wx + 1) * side); ++x, ++n)
+              order.push_back(offset + (f * lh + y) * lw + x);
+          lengths.push_back(n * unit);
+        }
+    offset += t * lh * lw;
+  }
+  return {at::tensor(order, at::kLong), lengths};
+}
+
+/// Reorders rows grouped in units of `unit` consecutive rows.
+at::Tensor permute_units(const at::Tensor& x, const at::Tensor& order, std::int64_t unit) {
+  return x.reshape({x.size(0) / unit, unit, -1}).index_select(0, order).reshape({x.size(0), -1});
+}
 }  // namespace
+
+vision_norm_impl::vision_norm_impl(std::int64_t dim, bool rms) : dim_(dim), rms_(rms) {
+  weight = register_parameter("weight", at::ones({dim}));
+  if (!rms) bias = register_parameter("bias", at::zeros({dim}));
+}
+
+at::Tensor vision_norm_impl::forward(const at::Tensor& x) {
+  if (!rms_) return at::layer_norm(x, {dim_}, weight, bias, 1e-6);
+  // Qwen2_5_VLRMSNorm: in float32, back to the input dtype before the weight
+  at::Tensor h = x.to(at::kFloat);
+  h = h * at::rsqrt(h.pow(2).mean(-1, true) + 1e-6);
+  return weight * h.to(x.scalar_type());
+}
 
 vision_attention_impl::vision_attention_impl(const vision_config& c) : heads_(c.num_heads), head_dim_(c.head_dim()) {
   qkv = register_module("qkv", nn::linear(c.embed_dim, 3 * c.embed_dim, true));
@@ -100,22 +161,27 @@ at::Tensor vision_attention_impl::forward(const at::Tensor& x, const at::Tensor&
   return proj->forward(out);
 }
 
-vision_mlp_impl::vision_mlp_impl(std::int64_t dim, std::int64_t hidden, std::string act) : act_(std::move(act)) {
-  fc1 = register_module("fc1", nn::linear(dim, hidden, true));
-  fc2 = register_module("fc2", nn::linear(hidden, dim, true));
+vision_mlp_impl::vision_mlp_impl(std::int64_t dim, std::int64_t hidden, std::string act, bool gated) : act_(std::move(act)) {
+  if (gated) {
+    gate_proj = register_module("gate_proj", nn::linear(dim, hidden, true));
+    up_proj = register_module("up_proj", nn::linear(dim, hidden, true));
+    down_proj = register_module("down_proj", nn::linear(hidden, dim, true));
+  } else {
+    fc1 = register_module("fc1", nn::linear(dim, hidden, true));
+    fc2 = register_module("fc2", nn::linear(hidden, dim, true));
+  }
 }
 
 at::Tensor vision_mlp_impl::forward(const at::Tensor& x) {
-  at::Tensor h = fc1->forward(x);
-  h = act_ == "quick_gelu" ? h * at::sigmoid(1.702 * h) : at::gelu(h);
-  return fc2->forward(h);
+  if (gate_proj) return down_proj->forward(activation(gate_proj->forward(x), act_) * up_proj->forward(x));
+  return fc2->forward(activation(fc1->forward(x), act_));
 }
 
 vision_block_impl::vision_block_impl(const vision_config& c) {
-  norm1 = register_module("norm1", nn::layer_norm(c.embed_dim, 1e-6));
-  norm2 = register_module("norm2", nn::layer_norm(c.embed_dim, 1e-6));
+  norm1 = register_module("norm1", vision_norm(c.embed_dim, c.qwen2_5));
+  norm2 = register_module("norm2", vision_norm(c.embed_dim, c.qwen2_5));
   attn = register_module("attn", vision_attention(c));
-  mlp = register_module("mlp", vision_mlp(c.embed_dim, c.mlp_hidden, c.hidden_act));
+  mlp = register_module("mlp", vision_mlp(c.embed_dim, c.mlp_hidden, c.hidden_act, c.qwen2_5));
 }
 
 at::Tensor vision_block_impl::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
@@ -125,7 +191,7 @@ at::Tensor vision_block_impl::forward(const at::Tensor& x, const at::Tensor& cos
 }
 
 patch_merger_impl::patch_merger_impl(const vision_config& c) : merged_dim_(c.embed_dim * c.merge_size * c.merge_size) {
-  ln_q = register_module("ln_q", nn::layer_norm(c.embed_dim, 1e-6));
+  ln_q = register_module("ln_q", vision_norm(c.embed_dim, c.qwen2_5));
   auto mlp = register_module("mlp", std::make_shared<torch::nn::Module>());
   mlp_0 = mlp->register_module("0", nn::linear(merged_dim_, merged_dim_, true));
   mlp_2 = mlp->register_module("2", nn::linear(merged_dim_, c.out_hidden, true));
@@ -177,20 +243,37 @@ at::Tensor vision_transformer_impl::forward(const at::Tensor& pixel_values, cons
   at::Tensor freqs = (pos.unsqueeze(-1) * inv_freq).flatten(1);          // (N, head_dim / 2): rows, columns
   at::Tensor emb = at::cat({freqs, freqs}, -1);
   at::Tensor cos = emb.cos(), sin = emb.sin();
+  // Qwen2.5-VL: patches regrouped window by window (each image's and frame's stay in its own
+  // range, so the per-frame lengths still hold for the full-attention blocks)
+  at::Tensor order;
+  std::vector<std::int64_t> window_lengths;
+  const std::int64_t unit = c.merge_size * c.merge_size;
+  if (c.qwen2_5) {
+    std::tie(order, window_lengths) = window_order(g, c);
+    h = permute_units(h, order, unit);
+    cos = permute_units(cos, order, unit);
+    sin = permute_units(sin, order, unit);
+  }
+  std::int64_t index = 0;
   for (const auto& block : *blocks) {
     auto* b = block->as<vision_block_impl>();
+    const bool full = !c.qwen2_5 || std::find(c.full_attention_blocks.begin(), c.full_attention_blocks.end(), index) !=
+                                        c.full_attention_blocks.end();
+    const std::vector<std::int64_t>& groups = full ? lengths : window_lengths;
+    ++index;
     if (gradient_checkpointing && is_training())
-      h = nn::checkpoint([b, cos, sin, lengths](const at::Tensor& x) { return b->forward(x, cos, sin, lengths); }, h);
+      h = nn::checkpoint([b, cos, sin, groups](const at::Tensor& x) { return b->forward(x, cos, sin, groups); }, h);
     else
-      h = b->forward(h, cos, sin, lengths);
+      h = b->forward(h, cos, sin, groups);
   }
-  return merger->forward(h);
+  at::Tensor merged = merger->forward(h);
+  return c.qwen2_5 ? merged.index_select(0, at::argsort(order)) : merged;
 }
 
 // ---- M-RoPE positions -----------------------------------------------------------------------
 std::pair<at::Tensor, at::Tensor> rope_index(const at::Tensor& input_ids, const at::Tensor& attention_mask,
                                              const at::Tensor& image_grid_thw, const at::Tensor& video_grid_thw,
-                                             const qwen2_vl_config& config) {
+                                             const qwen2_vl_config& config, const at::Tensor& second_per_grid_ts) {
   const std::int64_t B = input_ids.size(0), T = input_ids.size(1), merge = config.vision.merge_size;
   auto ids = input_ids.to(at::kLong).contiguous();
   at::Tensor mask = attention_mask.defined() ? attention_mask.to(at::kLong).contiguous() : at::ones({B, T}, at::kLong);
@@ -202,7 +285,10 @@ std::pair<at::Tensor, at::Tensor> rope_index(const at::Tensor& input_ids, const 
     return out;
   };
   const auto images = grids(image_grid_thw), videos = grids(video_grid_thw);
-  std::size_t next_image = 0, next_video = 0;
+  std::vector<double> seconds;  // per video (Qwen2.5-VL), 1 when not given, as transformers
+  if (second_per_grid_ts.defined())
+    for (std::int64_t i = 0; i < second_per_grid_ts.numel(); ++i) seconds.push_back(second_per_grid_ts[i].item<double>());
+  std::size_t next_image = 0, next_video = 0, next_seconds = 0;
   std::vector<std::int64_t> pos(static_cast<std::size_t>(3 * B * T), 0), deltas;
   const std::int64_t* id = ids.data_ptr<std::int64_t>();
   const std::int64_t* m = mask.data_ptr<std::int64_t>();
@@ -232,16 +318,24 @@ std::pair<at::Tensor, at::Tensor> rope_index(const at::Tensor& input_ids, const 
              " rows (", list.size(), ")");
       const auto [gt, gh, gw] = list[next++];
       const std::int64_t lh = gh / merge, lw = gw / merge, n = gt * lh * lw;
+      // Qwen2.5-VL videos: temporal ids (t * tokens_per_second * seconds per step), truncated
+      float interval = 1.0f;  // float32 products, as transformers' tensors compute them
+      if (video && config.vision.qwen2_5) {
+        const double sec = next_seconds < seconds.size() ? seconds[next_seconds] : 1.0;
+        ++next_seconds;
+        interval = static_cast<float>(config.vision.tokens_per_second) * static_cast<float>(sec);
+      }
       if (i + static_cast<std::size_t>(n) > real.size())
         fail("a ", image ? "image" : "video", " span has fewer pad tokens than its grid's ", n);
       std::size_t k = i;
       for (std::int64_t tt = 0; tt < gt; ++tt)
         for (std::int64_t hh = 0; hh < lh; ++hh)
           for (std::int64_t ww = 0; ww < lw; ++ww, ++k) {
-            at3(0, b, real[k]) = current + tt;
+            const auto time = static_cast<std::int64_t>(static_cast<float>(tt) * interval);
+            at3(0, b, real[k]) = current + time;
             at3(1, b, real[k]) = current + hh;
             at3(2, b, real[k]) = current + ww;
-            max_pos = std::max({max_pos, current + tt, current + hh, current + ww});
+            max_pos = std::max({max_pos, current + time, current + hh, current + ww});
           }
       i = k;
       current += std::max(gh, gw) / merge;
@@ -285,7 +379,8 @@ at::Tensor qwen2_vl_model_impl::hidden_states(const inputs& in) {
   at::Tensor embeds = input_embeddings(in);
   at::Tensor positions;
   if (in.image_grid_thw.defined() || in.video_grid_thw.defined())
-    positions = rope_index(in.input_ids, in.attention_mask, in.image_grid_thw, in.video_grid_thw, config).first;
+    positions = rope_index(in.input_ids, in.attention_mask, in.image_grid_thw, in.video_grid_thw, config,
+                           in.second_per_grid_ts).first;
   else  // text only: transformers counts 0..T-1 (padding included)
     positions = at::arange(in.input_ids.size(1), at::kLong).unsqueeze(0).expand({in.input_ids.size(0), -1});
   return language_model->forward_embeds(embeds, positions, in.attention_mask);
@@ -300,8 +395,8 @@ at::Tensor qwen2_vl_model_impl::logits_from_hidden(const at::Tensor& hidden) {
 
 std::pair<at::Tensor, infer::decoder_steps> generation_steps(qwen2_vl_model model, const inputs& prompt) {
   at::Tensor embeds = model->input_embeddings(prompt);
-  auto [positions, deltas] =
-      rope_index(prompt.input_ids, prompt.attention_mask, prompt.image_grid_thw, prompt.video_grid_thw, model->config);
+  auto [positions, deltas] = rope_index(prompt.input_ids, prompt.attention_mask, prompt.image_grid_thw,
+                                        prompt.video_grid_thw, model->config, prompt.second_per_grid_ts);
   infer::decoder_steps s;
   s.embed = [model](const at::Tensor& ids) mutable { return model->language_model->embed(ids); };
   s.last_logits = [model, positions, deltas](const at::Tensor& embeds, lm::kv_cache& cache, const at::Tensor& mask,

@@ -29,7 +29,13 @@ int train_recipe(const recipe::resolved& r) {
   const fs::path model_dir = r.model_path, output = r.train.output_dir;
   at::manual_seed(static_cast<std::uint64_t>(r.train.seed));  // before LoRA init
 
-  auto config = qwen2_vl_config::from_hf(io::hf_config::load(model_dir));
+  auto hf = io::hf_config::load(model_dir);
+  const std::string type = hf.get_string_or("model_type", "");
+  const std::string expected = r.model_type == "qwen2.5-vl" ? "qwen2_5_vl" : "qwen2_vl";
+  if (type != expected)
+    fail(hf.source(), ": model_type ", quote(type), " but the recipe's model is ", r.model_type, " (", expected,
+         "); use model<", r.model_type == "qwen2.5-vl" ? "qwen2_vl" : "qwen2_5_vl", "> for this checkpoint");
+  auto config = qwen2_vl_config::from_hf(hf);
   qwen2_vl_model model(config);
   auto checkpoint = io::safetensors_checkpoint::open(model_dir);
   load_weights(*model, checkpoint);
