@@ -37,14 +37,14 @@ qwen2vl::inputs inputs_of(const std::map<std::string, at::Tensor>& out, const st
           .second_per_grid_ts = get_or_none(out, c + "second_per_grid_ts")};
 }
 
-const char* const models[] = {"qwen2-vl", "qwen2.5-vl"};
+const char* const model_kinds[] = {"qwen2-vl", "qwen2.5-vl"};
 
 const char* const cases[] = {"single", "multi", "text", "large", "video", "mixed", "batch"};
 }  // namespace
 
 CATCH_TEST_CASE("Qwen2-VL and Qwen2.5-VL match transformers: M-RoPE positions, logits, loss, every gradient", "[models][qwen2_vl][reference]") {
   auto ref = lmms::test::reference_dir();
-  for (const char* kind : models)
+  for (const char* kind : model_kinds)
   for (const char* name : cases) {
     CATCH_DYNAMIC_SECTION(kind << " " << name) {
       auto model = load_tiny(ref / "models" / ("tiny-" + std::string(kind)));
@@ -90,7 +90,7 @@ CATCH_TEST_CASE("Qwen2-VL and Qwen2.5-VL match transformers: M-RoPE positions, l
 CATCH_TEST_CASE("Qwen2-VL and Qwen2.5-VL bf16 autocast logits agree with transformers under torch.autocast", "[models][qwen2_vl][reference]") {
   auto ref = lmms::test::reference_dir();
   at::NoGradGuard no_grad;
-  for (const char* kind : models)
+  for (const char* kind : model_kinds)
   for (const char* name : {"single", "video", "batch"}) {
     auto model = load_tiny(ref / "models" / ("tiny-" + std::string(kind)));
     model->eval();
@@ -122,7 +122,7 @@ CATCH_TEST_CASE("Qwen2-VL: wrong media counts are refused with a clear message",
 CATCH_TEST_CASE("Qwen2-VL and Qwen2.5-VL greedy generation with a KV cache gives transformers' tokens", "[models][qwen2_vl][generate][reference]") {
   auto ref = lmms::test::reference_dir();
   at::NoGradGuard no_grad;
-  for (const char* kind : models) {
+  for (const char* kind : model_kinds) {
   CATCH_INFO("model " << kind);
   auto model = load_tiny(ref / "models" / ("tiny-" + std::string(kind)));
   model->eval();
