@@ -32,4 +32,5 @@
 #include "lmms/train/lora.hpp"
 #include "lmms/train/loop.hpp"
 #include "lmms/train/merge.hpp"
+#include "lmms/train/optimizer.hpp"
 #include "lmms/version.hpp"

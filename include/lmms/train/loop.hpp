@@ -25,6 +25,7 @@
 #include "lmms/nn/precision.hpp"
 #include "lmms/text/tokenizer.hpp"
 #include "lmms/torch.hpp"
+#include "lmms/train/optimizer.hpp"
 
 namespace lmms::training {
 
@@ -131,7 +132,7 @@ class lm_trainer {
   head_fn head_;
   loop_options options_;
   std::vector<std::pair<std::string, at::Tensor>> trainable_;
-  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  std::unique_ptr<adamw> optimizer_;
   std::vector<std::pair<double, double>> train_curve_, eval_curve_;  // (step, loss) for loss.svg
 };
 

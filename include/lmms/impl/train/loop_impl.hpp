@@ -114,13 +114,10 @@ lm_trainer::lm_trainer(std::shared_ptr<torch::nn::Module> model, forward_fn forw
     (no_decay(p.key(), p.value()) ? plain : decay).push_back(p.value());
   }
   if (trainable_.empty()) fail("nothing to train: every parameter is frozen");
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  if (!decay.empty())
-    groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(
-                                   torch::optim::AdamWOptions(options_.lr).weight_decay(options_.weight_decay)));
-  if (!plain.empty())
-    groups.emplace_back(plain, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(options_.lr).weight_decay(0.0)));
-  optimizer_ = std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(options_.lr));
+  std::vector<adamw::group> groups;
+  if (!decay.empty()) groups.push_back({decay, options_.weight_decay});
+  if (!plain.empty()) groups.push_back({plain, 0.0});
+  optimizer_ = std::make_unique<adamw>(std::move(groups));
 }
 
 double lm_trainer::evaluate(const batch_source& samples) {
@@ -214,12 +211,11 @@ void lm_trainer::save_checkpoint(std::int64_t step, std::int64_t epoch, std::int
   io::save_safetensors(tmp / "trainable.safetensors", trainable_);
   io::named_tensors state;
   for (const auto& [name, p] : trainable_) {
-    auto it = optimizer_->state().find(p.unsafeGetTensorImpl());
-    if (it == optimizer_->state().end()) continue;
-    auto& s = static_cast<torch::optim::AdamWParamState&>(*it->second);
-    state.emplace_back(name + ".exp_avg", s.exp_avg());
-    state.emplace_back(name + ".exp_avg_sq", s.exp_avg_sq());
-    state.emplace_back(name + ".step", at::tensor(s.step(), at::kLong));
+    const adamw::state* s = optimizer_->state_of(p);
+    if (!s) continue;
+    state.emplace_back(name + ".exp_avg", s->exp_avg);
+    state.emplace_back(name + ".exp_avg_sq", s->exp_avg_sq);
+    state.emplace_back(name + ".step", at::tensor(static_cast<std::int64_t>(s->step.item<float>()), at::kLong));
   }
   state.emplace_back("rng.cpu", at::detail::getDefaultCPUGenerator().get_state());
   io::save_safetensors(tmp / "optimizer.safetensors", state);
@@ -256,11 +252,7 @@ void lm_trainer::load_checkpoint(const std::filesystem::path& dir, std::int64_t&
   for (auto& [name, p] : trainable_) {
     auto m = state.find(name + ".exp_avg");
     if (m == state.end()) continue;
-    auto s = std::make_unique<torch::optim::AdamWParamState>();
-    s->exp_avg(m->second.clone());
-    s->exp_avg_sq(state.at(name + ".exp_avg_sq").clone());
-    s->step(state.at(name + ".step").item<std::int64_t>());
-    optimizer_->state()[p.unsafeGetTensorImpl()] = std::move(s);
+    optimizer_->set_state(p, m->second, state.at(name + ".exp_avg_sq"), state.at(name + ".step").item<std::int64_t>());
   }
   at::Generator generator = at::detail::getDefaultCPUGenerator();  // a handle to the global one
   generator.set_state(state.at("rng.cpu"));
@@ -350,18 +342,11 @@ std::vector<step_record> lm_trainer::run(const batch_source& samples, const batc
       (sum / static_cast<double>(std::max<std::int64_t>(1, label_tokens))).backward();
       loss_sum += sum.item<double>();
     }
-    double norm_sq = 0;
-    for (auto& [name, p] : trainable_)
-      if (p.grad().defined()) norm_sq += p.grad().pow(2).sum().item<double>();
-    const double grad_norm = std::sqrt(norm_sq);
-    if (options_.max_grad_norm > 0 && grad_norm > options_.max_grad_norm) {
-      const double coef = options_.max_grad_norm / (grad_norm + 1e-6);
-      for (auto& [name, p] : trainable_)
-        if (p.grad().defined()) p.grad().mul_(coef);
-    }
+    std::vector<at::Tensor> params;
+    for (auto& [name, p] : trainable_) params.push_back(p);
+    const double grad_norm = clip_grad_norm(params, options_.max_grad_norm);
     const double lr = options_.lr * lr_factor(options_.schedule, step, total, warmup);
-    for (auto& group : optimizer_->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
-    optimizer_->step();
+    optimizer_->step(lr);
     optimizer_->zero_grad();
     ++step;
 
