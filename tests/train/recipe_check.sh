@@ -3,12 +3,13 @@
 # its default paths point), then checks: the loss falls, every grad norm is above 0, the
 # resolved recipe was written, and Python loads the output (peft adapter or transformers
 # model) with the logits lmms computed.
-#   recipe_check.sh SOURCE_DIR RECIPE_BIN WORK_DIR PYTHON [TOLERANCE]
+#   recipe_check.sh SOURCE_DIR RECIPE_BIN WORK_DIR PYTHON [TOLERANCE [EXTRA RECIPE FLAGS...]]
 set -euo pipefail
 src="$1" bin="$2" work="$3" python="$4" tolerance="${5:-1e-5}"
+shift $(( $# < 5 ? $# : 5 ))
 cd "$src"
 rm -rf "$work"
-"$bin" --train.max_steps=12 --train.output_dir="$work" --train.check_logits=true --train.log_every=4 > "$work.out" 2>&1 \
+"$bin" --train.max_steps=12 --train.output_dir="$work" --train.check_logits=true --train.log_every=4 "$@" > "$work.out" 2>&1 \
   || { cat "$work.out"; exit 1; }
 grep -E "^lmms|training on|loss .* ->" "$work.out"
 test -s "$work/resolved_recipe.json" || { echo "FAIL: no resolved_recipe.json"; exit 1; }

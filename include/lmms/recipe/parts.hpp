@@ -95,6 +95,8 @@ struct llava_json {
   std::int64_t max_length = 2048;
   /// what a malformed sample does: "error" stops, "skip" drops and counts it
   std::string on_bad_sample = "error";
+  /// several samples per row of max_length tokens (attention and positions stay per sample)
+  bool packing = false;
 };
 }  // namespace data
 

@@ -15,6 +15,7 @@ struct data_values {
   std::string file, image_folder, video_folder, eval_file;
   std::int64_t max_length = 2048;
   std::string on_bad_sample = "error";
+  bool packing = false;
 };
 
 struct policy_value {

@@ -71,6 +71,13 @@ struct lm_batch {
   std::int64_t label_tokens = 0, real_tokens = 0;
 };
 lm_batch collate_right_pad(const std::vector<const token_sample*>& samples, text::token_id pad_token_id);
+/// Packing: the samples, in order, share rows of at most max_length tokens (a sample goes into
+/// the current row when it fits, else it starts the next one), rows right-padded to the longest.
+/// attention_mask holds each token's sample number within its row (1, 2, ...; 0 on padding), which
+/// the decoders read as block-diagonal causal attention with positions restarting per sample; the
+/// first label of each sample is -100, so no token predicts across samples. Media keep the
+/// samples' order. A sample longer than max_length gets a row of its own.
+lm_batch collate_packed(const std::vector<const token_sample*>& samples, text::token_id pad_token_id, std::int64_t max_length);
 
 /// A dataset as the trainer sees it: a size and a collate function that builds the batch of
 /// the samples at the given indices (loading and preprocessing media lazily).

@@ -15,6 +15,8 @@ Reference outputs (outputs/tiny-<kind>.safetensors), for each case C of
           it needs torchvision, not installed, so the frames are patchified here: video_patches)
   mixed   an image and a video in one turn
   batch   `single` and `text` right-padded into one batch (M-RoPE with an attention mask)
+  packed  `single`, `text` and `multi` packed into one row (position_ids of 4 rows, no mask;
+          attention_mask here holds lmms's sample numbers 1, 2, 3)
 the tensors
   C.input_ids, C.attention_mask, C.labels, C.position_ids (3, B, T; get_rope_index)
   C.pixel_values, C.image_grid_thw, C.pixel_values_videos, C.video_grid_thw (where present)
@@ -277,6 +279,50 @@ def make_one(out: pathlib.Path, kind: str) -> dict:
     labels[batch["attention_mask"] == 0] = IGNORE
     labels[labels == image_id] = IGNORE
     run("batch", batch, labels)
+
+    # packing: `single`, `text` and `multi` in one row; transformers takes position_ids of 4 rows
+    # (text positions restarting per sample, then each sample's own get_rope_index) and no
+    # attention mask, and keeps attention inside each sample; lmms reads the sample numbers
+    # (1, 2, 3) from attention_mask
+    parts = []
+    for case in ("single", "text", "multi"):
+        sample, images, _ = cases[case]
+        text, segments = render(sample)
+        b = processor(text=[text], images=[pictures[n] for n in images] or None)
+        b["labels"] = labels_for(tokenizer, segments, b["input_ids"], {image_id, video_id})
+        b["position_ids"], _ = model.model.get_rope_index(b["input_ids"], b["mm_token_type_ids"], b.get("image_grid_thw"),
+                                                          None, attention_mask=b["attention_mask"])
+        parts.append(b)
+    ids = torch.cat([b["input_ids"] for b in parts], 1)
+    labels = torch.cat([b["labels"] for b in parts], 1)
+    rope = torch.cat([b["position_ids"] for b in parts], 2)
+    text_pos = torch.cat([torch.arange(b["input_ids"].shape[1]) for b in parts]).view(1, 1, -1)
+    segments = torch.cat([torch.full_like(b["input_ids"], k + 1) for k, b in enumerate(parts)], 1)
+    pv = torch.cat([b["pixel_values"] for b in parts if "pixel_values" in b])
+    thw = torch.cat([b["image_grid_thw"] for b in parts if "image_grid_thw" in b])
+    model.zero_grad()
+    # use_cache=False: with a cache transformers does not look for packed sequences
+    result = model(input_ids=ids, position_ids=torch.cat([text_pos, rope], 0), pixel_values=pv, image_grid_thw=thw,
+                   labels=labels, use_cache=False)
+    result.loss.backward()
+    tensors.update({"packed.input_ids": ids, "packed.attention_mask": segments, "packed.labels": labels,
+                    "packed.position_ids": rope, "packed.pixel_values": pv, "packed.image_grid_thw": thw,
+                    "packed.logits": result.logits, "packed.loss": result.loss.reshape(())})
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        tensors["packed.logits_bf16_autocast"] = model(input_ids=ids, position_ids=torch.cat([text_pos, rope], 0),
+                                                       pixel_values=pv, image_grid_thw=thw, use_cache=False).logits.float()
+    for name, p in params.items():
+        if p.grad is not None:
+            tensors[f"packed.grad.{name}"] = p.grad.clone()
+    # the same rows one by one must give the same logits (packing changes nothing per sample)
+    offset = 0
+    for b in parts:
+        n = b["input_ids"].shape[1]
+        with torch.no_grad():
+            alone = model(**{k: v for k, v in b.items() if k not in ("labels", "position_ids")}).logits
+        assert (alone - result.logits[:, offset:offset + n]).abs().max() < 1e-4, "packing changed a sample's logits"
+        offset += n
+    summary["packed"] = {"tokens": int(ids.shape[1]), "loss": result.loss.item()}
 
     # greedy generation from the single prompt (first user turn + assistant header)
     prompt = render({"system_prompt": "You describe pictures.", "conversations": ["<image>\nWhat is in the picture?", ""]})[0]

@@ -39,7 +39,7 @@ qwen2vl::inputs inputs_of(const std::map<std::string, at::Tensor>& out, const st
 
 const char* const model_kinds[] = {"qwen2-vl", "qwen2.5-vl"};
 
-const char* const cases[] = {"single", "multi", "text", "large", "video", "mixed", "batch"};
+const char* const cases[] = {"single", "multi", "text", "large", "video", "mixed", "batch", "packed"};
 }  // namespace
 
 CATCH_TEST_CASE("Qwen2-VL and Qwen2.5-VL match transformers: M-RoPE positions, logits, loss, every gradient", "[models][qwen2_vl][reference]") {
@@ -91,7 +91,7 @@ CATCH_TEST_CASE("Qwen2-VL and Qwen2.5-VL bf16 autocast logits agree with transfo
   auto ref = lmms::test::reference_dir();
   at::NoGradGuard no_grad;
   for (const char* kind : model_kinds)
-  for (const char* name : {"single", "video", "batch"}) {
+  for (const char* name : {"single", "video", "batch", "packed"}) {
     auto model = load_tiny(ref / "models" / ("tiny-" + std::string(kind)));
     model->eval();
     auto out = io::load_safetensors(ref / "outputs" / ("tiny-" + std::string(kind) + ".safetensors"));
@@ -165,6 +165,20 @@ CATCH_TEST_CASE("Qwen2-VL data pipeline gives transformers' ids, labels, pixel_v
       CATCH_CHECK(max_abs_diff(b.pixel_values, pv->second) == 0.0);  // PIL-exact resize, same float ops
     }
   }
+  // packing: single, text and multi in one row give transformers' packed batch (ids, labels,
+  // sample numbers, pixels); with a smaller max_length they take two rows
+  auto packing = qwen2vl::batch_source_of(prepared.samples, processor, *tok.token_to_id("<|endoftext|>"), 4096);
+  training::lm_batch p = packing.collate({0, 2, 1});
+  CATCH_CHECK(at::equal(p.input_ids, out.at("packed.input_ids")));
+  CATCH_CHECK(at::equal(p.labels, out.at("packed.labels")));
+  CATCH_CHECK(at::equal(p.attention_mask, out.at("packed.attention_mask")));
+  CATCH_CHECK(at::equal(p.pixel_values, out.at("packed.pixel_values")));
+  CATCH_CHECK(at::equal(p.image_grid_thw, out.at("packed.image_grid_thw")));
+  auto two_rows = qwen2vl::batch_source_of(prepared.samples, processor, 0, 200).collate({0, 2, 1});
+  CATCH_CHECK(two_rows.input_ids.size(0) == 2);
+  CATCH_CHECK(two_rows.real_tokens == p.real_tokens);
+  CATCH_CHECK(two_rows.label_tokens == p.label_tokens);
+
   // a sample too long for max_length is dropped (never cut inside an image span) and counted
   auto tight = qwen2vl::prepare_samples(ds, chat, config, processor, {.max_length = 60});
   CATCH_CHECK(tight.dropped >= 1);

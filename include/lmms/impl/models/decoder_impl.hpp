@@ -150,6 +150,28 @@ at::Tensor decoder_layer_impl::forward(const at::Tensor& x, const at::Tensor& co
   return h + mlp_->forward(post_attention_layernorm->forward(h));
 }
 
+bool is_packed(const at::Tensor& attention_mask) {
+  return attention_mask.defined() && (attention_mask > 1).any().item<bool>();
+}
+
+at::Tensor packed_position_ids(const at::Tensor& attention_mask, std::int64_t batch, std::int64_t length) {
+  if (!is_packed(attention_mask)) return at::arange(length, at::kLong).unsqueeze(0).expand({batch, -1});
+  auto m = attention_mask.to(at::kLong).contiguous();
+  at::Tensor pos = at::zeros_like(m);
+  auto ma = m.accessor<std::int64_t, 2>();
+  auto pa = pos.accessor<std::int64_t, 2>();
+  for (std::int64_t b = 0; b < m.size(0); ++b) {
+    std::int64_t previous = -1, p = 0;
+    for (std::int64_t t = 0; t < m.size(1); ++t) {
+      if (ma[b][t] == 0) continue;
+      p = ma[b][t] == previous ? p + 1 : 0;
+      previous = ma[b][t];
+      pa[b][t] = p;
+    }
+  }
+  return pos;
+}
+
 std::pair<at::Tensor, at::Tensor> rotary_cos_sin(const at::Tensor& position_ids, std::int64_t head_dim, double theta,
                                                  const std::vector<std::int64_t>& mrope_section) {
   // inv_freq = 1 / theta^(arange(0, d, 2) / d), as LlamaRotaryEmbedding (float32 throughout)
@@ -215,11 +237,16 @@ at::Tensor decoder_model_impl::forward_embeds(const at::Tensor& inputs_embeds, c
   auto [cos_f, sin_f] = rotary_cos_sin(position_ids, config.head_dim, config.rope_theta, config.mrope_section);
   at::Tensor cos = cos_f.to(inputs_embeds.scalar_type()), sin = sin_f.to(inputs_embeds.scalar_type());
   at::Tensor mask = cache_mask;
-  if (!cache && attention_mask.defined() && !attention_mask.all().item<bool>()) {
-    // causal AND not padding, as an additive float mask (B, 1, T, T)
+  if (!cache && attention_mask.defined() && !(attention_mask == 1).all().item<bool>()) {
+    // causal AND a real key AND (packed) the query's own sample, as an additive float mask
+    // (B, 1, T, T); a padding query sees the real keys before it, as in transformers
     const auto T = inputs_embeds.size(1);
     at::Tensor causal = at::ones({T, T}, at::kBool).tril();
     at::Tensor keep = causal.unsqueeze(0) & attention_mask.to(at::kBool).unsqueeze(1);
+    if (is_packed(attention_mask)) {
+      at::Tensor q = attention_mask.unsqueeze(2), k = attention_mask.unsqueeze(1);
+      keep = keep & ((q == k) | (q == 0));
+    }
     mask = at::zeros(keep.sizes(), inputs_embeds.options())
                .masked_fill(keep.logical_not(), -std::numeric_limits<float>::infinity())
                .unsqueeze(1);

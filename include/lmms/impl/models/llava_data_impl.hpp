@@ -52,9 +52,9 @@ prepared_samples prepare_samples(const data::dataset& dataset, const text::chat_
 }
 
 training::batch_source batch_source_of(const std::vector<sample_tokens>& samples, const processors::clip_config& processor,
-                                    text::token_id pad_token_id) {
+                                    text::token_id pad_token_id, std::int64_t pack_max_length) {
   const std::vector<sample_tokens>* all = &samples;
-  return {samples.size(), [all, processor, pad_token_id](const std::vector<std::size_t>& indices) {
+  return {samples.size(), [all, processor, pad_token_id, pack_max_length](const std::vector<std::size_t>& indices) {
             std::vector<training::token_sample> text;
             std::vector<at::Tensor> pixels;
             for (std::size_t i : indices) {
@@ -67,7 +67,8 @@ training::batch_source batch_source_of(const std::vector<sample_tokens>& samples
             }
             std::vector<const training::token_sample*> chosen;
             for (const auto& t : text) chosen.push_back(&t);
-            training::lm_batch b = training::collate_right_pad(chosen, pad_token_id);
+            training::lm_batch b = pack_max_length > 0 ? training::collate_packed(chosen, pad_token_id, pack_max_length)
+                                                       : training::collate_right_pad(chosen, pad_token_id);
             if (!pixels.empty()) b.pixel_values = at::stack(pixels);
             return b;
           }};

@@ -93,7 +93,7 @@ at::Tensor llava_model_impl::input_embeddings(const at::Tensor& input_ids, const
 at::Tensor llava_model_impl::hidden_states(const at::Tensor& input_ids, const at::Tensor& attention_mask,
                                            const at::Tensor& pixel_values) {
   at::Tensor embeds = input_embeddings(input_ids, pixel_values);
-  at::Tensor positions = at::arange(input_ids.size(1), at::kLong).unsqueeze(0).expand({input_ids.size(0), -1});
+  at::Tensor positions = lm::packed_position_ids(attention_mask, input_ids.size(0), input_ids.size(1));
   return language_model->forward_embeds(embeds, positions, attention_mask);
 }
 

@@ -299,8 +299,12 @@ std::pair<at::Tensor, at::Tensor> rope_index(const at::Tensor& input_ids, const 
     std::vector<std::int64_t> real;  // the unpadded positions of this row
     for (std::int64_t t = 0; t < T; ++t)
       if (m[b * T + t]) real.push_back(t);
-    std::int64_t current = 0, max_pos = -1;
+    std::int64_t current = 0, max_pos = -1, segment = m[b * T + (real.empty() ? 0 : real[0])];
     for (std::size_t i = 0; i < real.size();) {
+      if (m[b * T + real[i]] != segment) {  // packed: the next sample starts over at 0
+        segment = m[b * T + real[i]];
+        current = 0;
+      }
       const std::int64_t token = id[b * T + real[i]];
       const bool image = token == config.image_token_id, video = token == config.video_token_id;
       if (!image && !video) {
@@ -378,11 +382,11 @@ at::Tensor qwen2_vl_model_impl::input_embeddings(const inputs& in) {
 at::Tensor qwen2_vl_model_impl::hidden_states(const inputs& in) {
   at::Tensor embeds = input_embeddings(in);
   at::Tensor positions;
-  if (in.image_grid_thw.defined() || in.video_grid_thw.defined())
+  if (in.image_grid_thw.defined() || in.video_grid_thw.defined())  // restarting per sample when packed
     positions = rope_index(in.input_ids, in.attention_mask, in.image_grid_thw, in.video_grid_thw, config,
                            in.second_per_grid_ts).first;
-  else  // text only: transformers counts 0..T-1 (padding included)
-    positions = at::arange(in.input_ids.size(1), at::kLong).unsqueeze(0).expand({in.input_ids.size(0), -1});
+  else  // text only: transformers counts 0..T-1 (padding included); packed rows restart per sample
+    positions = lm::packed_position_ids(in.attention_mask, in.input_ids.size(0), in.input_ids.size(1));
   return language_model->forward_embeds(embeds, positions, in.attention_mask);
 }
 

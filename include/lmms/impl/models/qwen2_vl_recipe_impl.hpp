@@ -69,7 +69,9 @@ int train_recipe(const recipe::resolved& r) {
   auto hidden = [model](const training::lm_batch& b) mutable { return model->hidden_states(inputs_of(b)); };
   auto head = [model](const at::Tensor& h) mutable { return model->logits_from_hidden(h); };
   training::lm_trainer trainer(model.ptr(), hidden, head, o);
-  auto records = trainer.run(batch_source_of(samples, processor, pad), batch_source_of(eval, processor, pad));
+  // packing: each micro-batch's samples share rows of max_length tokens; eval batches stay unpacked
+  const std::int64_t pack = r.data.packing ? r.data.max_length : 0;
+  auto records = trainer.run(batch_source_of(samples, processor, pad, pack), batch_source_of(eval, processor, pad));
 
   // ---- outputs ----
   recipe::write_outputs(*model, r, applied, model_dir, models::checkpoint_names(checkpoint));

@@ -26,6 +26,7 @@ void each_field(R& r, F&& f) {
   f("data", "eval_file", r.data.eval_file, "held-out file for eval loss (empty: none)");
   f("data", "max_length", r.data.max_length, "tokens per sample after media expansion; image spans are never cut");
   f("data", "on_bad_sample", r.data.on_bad_sample, "a malformed sample: error (stop) or skip (drop and count)");
+  f("data", "packing", r.data.packing, "pack several samples into each row of max_length tokens (per-sample attention and positions)");
   for (auto& [component, p] : r.policies) {
     if (p.kind != "lora" && p.kind != "qlora") continue;
     f(component, "rank", p.options.rank, "LoRA rank r");

@@ -60,6 +60,50 @@ lm_batch collate_right_pad(const std::vector<const token_sample*>& samples, text
   return b;
 }
 
+lm_batch collate_packed(const std::vector<const token_sample*>& samples, text::token_id pad, std::int64_t max_length) {
+  // first fit in order: rows[r] = the samples of row r
+  std::vector<std::vector<const token_sample*>> rows;
+  std::int64_t used = 0;
+  for (const auto* s : samples) {
+    const auto n = static_cast<std::int64_t>(s->input_ids.size());
+    if (rows.empty() || used + n > max_length) {
+      rows.emplace_back();
+      used = 0;
+    }
+    rows.back().push_back(s);
+    used += n;
+  }
+  std::int64_t T = 0;
+  for (const auto& row : rows) {
+    std::int64_t n = 0;
+    for (const auto* s : row) n += static_cast<std::int64_t>(s->input_ids.size());
+    T = std::max(T, n);
+  }
+  const auto B = static_cast<std::int64_t>(rows.size());
+  lm_batch b;
+  b.input_ids = at::full({B, T}, pad, at::kLong);
+  b.labels = at::full({B, T}, -100, at::kLong);
+  b.attention_mask = at::zeros({B, T}, at::kLong);
+  auto ids = b.input_ids.accessor<std::int64_t, 2>();
+  auto labels = b.labels.accessor<std::int64_t, 2>();
+  auto mask = b.attention_mask.accessor<std::int64_t, 2>();
+  for (std::int64_t i = 0; i < B; ++i) {
+    std::int64_t at_token = 0, segment = 0;
+    for (const auto* s : rows[static_cast<std::size_t>(i)]) {
+      if (s->labels.size() != s->input_ids.size()) fail("a sample has ", s->input_ids.size(), " ids but ", s->labels.size(), " labels");
+      ++segment;
+      for (std::size_t t = 0; t < s->input_ids.size(); ++t, ++at_token) {
+        ids[i][at_token] = s->input_ids[t];
+        labels[i][at_token] = t == 0 ? -100 : s->labels[t];  // nothing predicts a sample's first token
+        mask[i][at_token] = segment;
+        if (t > 0 && s->labels[t] != -100) ++b.label_tokens;
+      }
+      b.real_tokens += static_cast<std::int64_t>(s->input_ids.size());
+    }
+  }
+  return b;
+}
+
 namespace {
 bool no_decay(const std::string& name, const at::Tensor& p) {
   return p.dim() < 2 || name.ends_with(".bias") || name.find("norm") != std::string::npos;
@@ -79,7 +123,7 @@ lm_trainer::lm_trainer(lm::causal_lm model, loop_options options)
     : lm_trainer(
           model.ptr(),
           [model](const lm_batch& b) mutable {
-            at::Tensor pos = at::arange(b.input_ids.size(1), at::kLong).unsqueeze(0).expand({b.input_ids.size(0), -1});
+            at::Tensor pos = lm::packed_position_ids(b.attention_mask, b.input_ids.size(0), b.input_ids.size(1));
             return model->model->forward_embeds(model->model->embed(b.input_ids), pos, b.attention_mask);
           },
           [model](const at::Tensor& h) mutable { return model->logits_from_hidden(h); }, std::move(options)) {}

@@ -44,9 +44,11 @@ prepared_samples prepare_samples(const data::dataset& dataset, const text::chat_
                                  const prepare_options& options, const std::string& source = "dataset");
 
 /// The trainer's view: collate(indices) decodes and processes the images of those samples
-/// (an unreadable image is an error naming the file) and right-pads the text.
+/// (an unreadable image is an error naming the file) and right-pads the text; with
+/// pack_max_length > 0 the samples share rows of that many tokens (training::collate_packed).
 training::batch_source batch_source_of(const std::vector<sample_tokens>& samples, const processors::clip_config& processor,
-                                    text::token_id pad_token_id);
+                                    text::token_id pad_token_id,
+                                       std::int64_t pack_max_length = 0);
 
 }  // namespace lmms::llava
 

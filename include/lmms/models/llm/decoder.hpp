@@ -95,7 +95,9 @@ TORCH_MODULE_IMPL(decoder_layer, decoder_layer_impl);
 class decoder_model_impl : public torch::nn::Module {
  public:
   explicit decoder_model_impl(const decoder_config& c);
-  /// inputs_embeds (B, T, H); position_ids (B, T), or (3, B, T) with M-RoPE; attention_mask (B, T) of 0/1 or undefined.
+  /// inputs_embeds (B, T, H); position_ids (B, T), or (3, B, T) with M-RoPE; attention_mask (B, T)
+  /// of 0/1, undefined, or packed (each token's sample number in its row, 0 on padding: attention
+  /// stays inside each sample, see training::collate_packed).
   /// With a cache (generation) the cache grows by T; attention_mask, when given, covers the
   /// cached and the new positions (B, past + T): left-padded batches.
   at::Tensor forward_embeds(const at::Tensor& inputs_embeds, const at::Tensor& position_ids,
@@ -128,6 +130,12 @@ TORCH_MODULE_IMPL(causal_lm, causal_lm_impl);
 at::Tensor causal_lm_loss(const at::Tensor& logits, const at::Tensor& labels);
 /// The targets of each position: labels shifted left by one, -100 at the end.
 at::Tensor shift_labels(const at::Tensor& labels);
+
+/// Positions for a (possibly packed) attention mask: 0, 1, ... restarting at each sample, 0 on
+/// padding; for a 0/1 mask or an undefined one (then of length T), 0..T-1 as transformers counts.
+at::Tensor packed_position_ids(const at::Tensor& attention_mask, std::int64_t batch, std::int64_t length);
+/// True when the mask holds packed sample numbers (a value above 1).
+bool is_packed(const at::Tensor& attention_mask);
 
 /// Rotary cos / sin (B, T, head_dim) for position_ids (B, T), computed in float32 as
 /// transformers' default RotaryEmbedding does. With mrope_section, position_ids are (3, B, T)

@@ -30,9 +30,11 @@ prepared_samples prepare_samples(const data::dataset& dataset, const text::chat_
                                  const std::string& source = "dataset");
 
 /// collate(indices) decodes and patchifies the images of those samples (pixel_values and
-/// image_grid_thw in reading order) and right-pads the text.
+/// image_grid_thw in reading order) and right-pads the text; with pack_max_length > 0 the
+/// samples share rows of that many tokens (training::collate_packed).
 training::batch_source batch_source_of(const std::vector<sample_tokens>& samples,
-                                       const processors::qwen2_vl_image_config& processor, text::token_id pad_token_id);
+                                       const processors::qwen2_vl_image_config& processor, text::token_id pad_token_id,
+                                       std::int64_t pack_max_length = 0);
 
 /// The model inputs of a batch.
 inline inputs inputs_of(const training::lm_batch& b) {

@@ -138,7 +138,8 @@ TORCH_MODULE_IMPL(vision_transformer, vision_transformer_impl);
 
 /// M-RoPE position ids (3, B, T) as transformers' get_rope_index: text positions count up by
 /// one; an image or video span gets (start + t, start + h, start + w) over its merged grid, and
-/// the text after it continues at start + max(h, w). Padding (attention_mask 0) gets 0. Also
+/// the text after it continues at start + max(h, w). Padding (attention_mask 0) gets 0; in a
+/// packed row (attention_mask = sample numbers) each sample starts over at 0. Also
 /// returns the delta per row (max position + 1 - real tokens), which generation adds to the
 /// cache length for new tokens.
 /// Qwen2.5-VL: a video's temporal positions step by tokens_per_second x second_per_grid_ts
