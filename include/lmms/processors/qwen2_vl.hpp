@@ -43,6 +43,13 @@ struct qwen2_vl_patches {
 
 qwen2_vl_patches qwen2_vl_preprocess(const media::rgb_image& image, const qwen2_vl_image_config& config);
 
+/// The frames of one video (one size) -> patches with grid_t = frames / temporal_patch_size:
+/// each frame resized and normalized as an image, the last frame repeated up to a multiple of
+/// temporal_patch_size, temporal_patch_size consecutive frames per patch, laid out as
+/// transformers' Qwen2VLVideoProcessor does (which resizes with torchvision instead of PIL).
+/// An image is the video of itself repeated temporal_patch_size times.
+qwen2_vl_patches qwen2_vl_video_preprocess(const std::vector<media::rgb_image>& frames, const qwen2_vl_image_config& config);
+
 /// LLM tokens for an image of this size: grid_h * grid_w / merge^2.
 std::int64_t qwen2_vl_image_tokens(int height, int width, const qwen2_vl_image_config& config);
 
@@ -110,37 +117,55 @@ std::int64_t qwen2_vl_image_tokens(int height, int width, const qwen2_vl_image_c
   return static_cast<std::int64_t>(h / c.patch_size) * (w / c.patch_size) / (c.merge_size * c.merge_size);
 }
 
-qwen2_vl_patches qwen2_vl_preprocess(const media::rgb_image& input, const qwen2_vl_image_config& c) {
-  auto [h, w] = smart_resize(input.height, input.width, c.factor(), c.min_pixels, c.max_pixels);
-  media::rgb_image img = media::resize(input, w, h, c.filter);
-  // rescale + normalize into (channel, y, x)
-  std::vector<float> pixels(static_cast<std::size_t>(3) * h * w);
-  for (int ch = 0; ch < 3; ++ch)
-    for (int y = 0; y < h; ++y)
-      for (int x = 0; x < w; ++x) {
-        float v = static_cast<float>(static_cast<double>(img.at(x, y, ch)) * c.rescale_factor);
-        pixels[(static_cast<std::size_t>(ch) * h + y) * w + x] = (v - c.mean[ch]) / c.std[ch];
-      }
+qwen2_vl_patches qwen2_vl_video_preprocess(const std::vector<media::rgb_image>& frames, const qwen2_vl_image_config& c) {
+  if (frames.empty()) fail("a video with no frames");
+  const int height = frames[0].height, width = frames[0].width;
+  auto [h, w] = smart_resize(height, width, c.factor(), c.min_pixels, c.max_pixels);
   const int p = c.patch_size, m = c.merge_size, tp = c.temporal_patch_size;
+  // each frame resized, rescaled and normalized into (channel, y, x)
+  std::vector<std::vector<float>> pixels;
+  for (const auto& frame : frames) {
+    if (frame.height != height || frame.width != width)
+      fail("video frames of different sizes (", frame.width, "x", frame.height, " after ", width, "x", height, ")");
+    media::rgb_image img = media::resize(frame, w, h, c.filter);
+    std::vector<float> px(static_cast<std::size_t>(3) * h * w);
+    for (int ch = 0; ch < 3; ++ch)
+      for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) {
+          float v = static_cast<float>(static_cast<double>(img.at(x, y, ch)) * c.rescale_factor);
+          px[(static_cast<std::size_t>(ch) * h + y) * w + x] = (v - c.mean[ch]) / c.std[ch];
+        }
+    pixels.push_back(std::move(px));
+  }
+  while (pixels.size() % static_cast<std::size_t>(tp) != 0) pixels.push_back(pixels.back());
   qwen2_vl_patches out;
+  out.grid_t = static_cast<std::int64_t>(pixels.size()) / tp;
   out.grid_h = h / p;
   out.grid_w = w / p;
   const std::size_t per_patch = static_cast<std::size_t>(c.patch_values());
   out.data.resize(static_cast<std::size_t>(out.count()) * per_patch);
-  std::size_t k = 0;  // patch index in output order: merge blocks row-major, then rows / columns inside a block
-  for (std::int64_t bh = 0; bh < out.grid_h / m; ++bh)
-    for (std::int64_t bw = 0; bw < out.grid_w / m; ++bw)
-      for (int mh = 0; mh < m; ++mh)
-        for (int mw = 0; mw < m; ++mw, ++k) {
-          const std::int64_t row = bh * m + mh, col = bw * m + mw;
-          float* dst = out.data.data() + k * per_patch;
-          for (int ch = 0; ch < 3; ++ch)
-            for (int t = 0; t < tp; ++t)  // the same frame, temporal_patch_size times
-              for (int py = 0; py < p; ++py)
-                for (int px = 0; px < p; ++px)
-                  *dst++ = pixels[(static_cast<std::size_t>(ch) * h + row * p + py) * w + col * p + px];
-        }
+  float* dst = out.data.data();
+  // patch order: temporal group, merge blocks row-major, rows / columns inside a block; inside a
+  // patch (channel, frame, row, column)
+  for (std::int64_t g = 0; g < out.grid_t; ++g)
+    for (std::int64_t bh = 0; bh < out.grid_h / m; ++bh)
+      for (std::int64_t bw = 0; bw < out.grid_w / m; ++bw)
+        for (int mh = 0; mh < m; ++mh)
+          for (int mw = 0; mw < m; ++mw) {
+            const std::int64_t row = bh * m + mh, col = bw * m + mw;
+            for (int ch = 0; ch < 3; ++ch)
+              for (int t = 0; t < tp; ++t) {
+                const std::vector<float>& frame = pixels[static_cast<std::size_t>(g * tp + t)];
+                for (int py = 0; py < p; ++py)
+                  for (int px = 0; px < p; ++px)
+                    *dst++ = frame[(static_cast<std::size_t>(ch) * h + row * p + py) * w + col * p + px];
+              }
+          }
   return out;
+}
+
+qwen2_vl_patches qwen2_vl_preprocess(const media::rgb_image& input, const qwen2_vl_image_config& c) {
+  return qwen2_vl_video_preprocess({input}, c);  // one frame, repeated temporal_patch_size times
 }
 
 }  // namespace lmms::processors

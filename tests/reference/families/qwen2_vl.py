@@ -178,9 +178,10 @@ def labels_for(tokenizer, segments, input_ids: torch.Tensor, media_ids: set[int]
 
 
 def video_patches(frames: list, processor) -> tuple[torch.Tensor, torch.Tensor]:
-    """pixel_values_videos and video_grid_thw as Qwen2VLVideoProcessor makes them for frames of one
-    size: smart_resize each frame, rescale + normalize, then group temporal_patch_size frames and
-    lay the patches out in merge-block order (its _preprocess reshape and permute)."""
+    """pixel_values_videos and video_grid_thw laid out as Qwen2VLVideoProcessor lays them out for
+    frames of one size (its _preprocess reshape and permute: temporal_patch_size frames per patch,
+    merge-block order), each frame resized and normalized as the PIL image processor does an image
+    (the video processor itself resizes with torchvision, which is not PIL-exact)."""
     import numpy as np
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
 
@@ -190,8 +191,8 @@ def video_patches(frames: list, processor) -> tuple[torch.Tensor, torch.Tensor]:
     h, w = smart_resize(h0, w0, factor=p * m, min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS)
     mean, std = np.array(ip.image_mean, np.float32), np.array(ip.image_std, np.float32)
     arr = []
-    for f in frames:
-        x = np.asarray(f.resize((w, h), resample=3), np.float32) / 255.0
+    for f in frames:  # per frame what the PIL image processor does: rescale in float64, normalize in float32
+        x = (np.asarray(f.resize((w, h), resample=3), np.float64) * ip.rescale_factor).astype(np.float32)
         arr.append(((x - mean) / std).transpose(2, 0, 1))
     v = np.stack(arr)  # (T, C, H, W)
     if v.shape[0] % tp:
@@ -224,6 +225,8 @@ def make_one(out: pathlib.Path, kind: str) -> dict:
     for name, im in pictures.items():
         im.save(image_dir / name)
     frames = [shapes_image(90, 60, seed=20 + k) for k in range(4)]
+    for k, f in enumerate(frames):  # for lmms's video processor test
+        f.save(image_dir / f"frame_{k}.png")
 
     cases = {
         "single": ({"system_prompt": "You describe pictures.",

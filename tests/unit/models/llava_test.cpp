@@ -172,3 +172,29 @@ CATCH_TEST_CASE("LLaVA batched generation with left padding gives transformers' 
     CATCH_CHECK(at::equal(at::tensor(got, at::kLong), want[static_cast<std::int64_t>(b)]));
   }
 }
+
+CATCH_TEST_CASE("LLaVA packed row: each sample's logits equal transformers' logits of the sample alone", "[models][llava][reference]") {
+  auto ref = lmms::test::reference_dir();
+  auto model = load_tiny_llava(ref / "models" / "tiny-llava");
+  model->eval();
+  auto out = io::load_safetensors(ref / "outputs" / "tiny-llava.safetensors");
+  at::NoGradGuard no_grad;
+  std::vector<at::Tensor> ids, segments, pixels;
+  const char* order[] = {"single", "text", "multi"};
+  for (std::size_t k = 0; k < 3; ++k) {
+    const std::string c = std::string(order[k]) + ".";
+    ids.push_back(out.at(c + "input_ids"));
+    segments.push_back(at::full_like(ids.back(), static_cast<std::int64_t>(k + 1)));
+    if (auto it = out.find(c + "pixel_values"); it != out.end()) pixels.push_back(it->second);
+  }
+  at::Tensor logits = model->forward(at::cat(ids, 1), at::cat(segments, 1), at::cat(pixels, 0));
+  std::int64_t offset = 0;
+  for (std::size_t k = 0; k < 3; ++k) {
+    const std::string c = std::string(order[k]) + ".";
+    const std::int64_t n = ids[k].size(1);
+    const double diff = (logits.narrow(1, offset, n) - out.at(c + "logits")).abs().max().item<double>();
+    std::printf("llava packed, %s: max |logits diff| vs transformers alone %.3g\n", order[k], diff);
+    CATCH_CHECK(diff < 1e-4);
+    offset += n;
+  }
+}

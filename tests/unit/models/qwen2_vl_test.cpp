@@ -194,3 +194,20 @@ CATCH_TEST_CASE("smart_resize follows transformers: rounding to even, the min an
   CATCH_CHECK(smart_resize(10, 10, 28, 56 * 56, 28 * 28 * 1280) == std::pair{56, 56});
   CATCH_CHECK_THROWS_WITH(smart_resize(1, 300, 28, 56 * 56, 28 * 28 * 1280), Catch::Matchers::Contains("aspect ratio over 200"));
 }
+
+CATCH_TEST_CASE("Qwen2-VL video frames -> pixel_values_videos and video_grid_thw in transformers' layout", "[qwen2_vl][processor][reference]") {
+  auto ref = lmms::test::reference_dir();
+  auto processor = processors::qwen2_vl_image_config::load(ref / "models" / "tiny-qwen2-vl");
+  auto out = io::load_safetensors(ref / "outputs" / "tiny-qwen2-vl.safetensors");
+  std::vector<media::rgb_image> frames;
+  for (int k = 0; k < 4; ++k)
+    frames.push_back(media::load_image(ref / "images" / "qwen2-vl" / ("frame_" + std::to_string(k) + ".png")));
+  auto v = processors::qwen2_vl_video_preprocess(frames, processor);
+  at::Tensor pv = at::from_blob(v.data.data(), {v.count(), processor.patch_values()}, at::kFloat);
+  CATCH_CHECK(at::equal(at::tensor({v.grid_t, v.grid_h, v.grid_w}, at::kLong).unsqueeze(0), out.at("video.video_grid_thw")));
+  CATCH_CHECK(max_abs_diff(pv, out.at("video.pixel_values_videos")) == 0.0);
+  // an odd frame count repeats the last frame
+  frames.pop_back();
+  auto odd = processors::qwen2_vl_video_preprocess(frames, processor);
+  CATCH_CHECK(odd.grid_t == 2);
+}
