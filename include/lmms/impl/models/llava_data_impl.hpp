@@ -32,23 +32,27 @@ prepared_samples prepare_samples(const data::dataset& dataset, const text::chat_
         t.labels.push_back(r.labels[i]);
       }
     }
-    if (static_cast<std::int64_t>(t.input_ids.size()) > options.max_length) {
-      if (last_image_end > options.max_length) {
-        std::string why = source + " sample " + std::to_string(s.index) + ": " + std::to_string(t.input_ids.size()) +
-                          " tokens with its images; max_length " + std::to_string(options.max_length) +
-                          " would cut an image span";
-        if (!options.drop_too_long) fail(why, " (raise max_length, or let such samples be dropped)");
-        out.problems.push_back(why);
-        ++out.dropped;
-        continue;
-      }
-      t.input_ids.resize(static_cast<std::size_t>(options.max_length));
-      t.labels.resize(static_cast<std::size_t>(options.max_length));
-      ++out.truncated;
-    }
-    out.samples.push_back(std::move(t));
+    add_fitted(std::move(t), last_image_end, options, source + " sample " + std::to_string(s.index), out);
   }
   return out;
+}
+
+void add_fitted(sample_tokens t, std::int64_t media_end, const prepare_options& options, const std::string& where,
+                prepared_samples& out) {
+  if (static_cast<std::int64_t>(t.input_ids.size()) > options.max_length) {
+    if (media_end > options.max_length) {
+      std::string why = where + ": " + std::to_string(t.input_ids.size()) + " tokens with its media; max_length " +
+                        std::to_string(options.max_length) + " would cut a media span";
+      if (!options.drop_too_long) fail(why, " (raise max_length, or let such samples be dropped)");
+      out.problems.push_back(why);
+      ++out.dropped;
+      return;
+    }
+    t.input_ids.resize(static_cast<std::size_t>(options.max_length));
+    t.labels.resize(static_cast<std::size_t>(options.max_length));
+    ++out.truncated;
+  }
+  out.samples.push_back(std::move(t));
 }
 
 training::batch_source batch_source_of(const std::vector<sample_tokens>& samples, const processors::clip_config& processor,

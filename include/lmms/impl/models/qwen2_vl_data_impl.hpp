@@ -51,20 +51,7 @@ prepared_samples prepare_samples(const data::dataset& dataset, const text::chat_
         t.labels.push_back(r.labels[i]);
       }
     }
-    if (static_cast<std::int64_t>(t.input_ids.size()) > options.max_length) {
-      if (last_media_end > options.max_length) {
-        std::string why = where() + ": " + std::to_string(t.input_ids.size()) + " tokens with its images; max_length " +
-                          std::to_string(options.max_length) + " would cut an image span";
-        if (!options.drop_too_long) fail(why, " (raise max_length or lower max_pixels, or let such samples be dropped)");
-        out.problems.push_back(why);
-        ++out.dropped;
-        continue;
-      }
-      t.input_ids.resize(static_cast<std::size_t>(options.max_length));
-      t.labels.resize(static_cast<std::size_t>(options.max_length));
-      ++out.truncated;
-    }
-    out.samples.push_back(std::move(t));
+    add_fitted(std::move(t), last_media_end, options, where(), out);
   }
   return out;
 }

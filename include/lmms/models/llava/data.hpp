@@ -43,12 +43,17 @@ struct prepared_samples {
 prepared_samples prepare_samples(const data::dataset& dataset, const text::chat_renderer& chat, const llava_config& config,
                                  const prepare_options& options, const std::string& source = "dataset");
 
+/// Adds `t` to `out` within options.max_length, never cutting a media span: truncated after its
+/// last media span (which ends at media_end) when only text is over, else dropped and counted
+/// (or an error naming `where`, with drop_too_long false). Shared by every family's preparation.
+void add_fitted(sample_tokens t, std::int64_t media_end, const prepare_options& options, const std::string& where,
+                prepared_samples& out);
+
 /// The trainer's view: collate(indices) decodes and processes the images of those samples
 /// (an unreadable image is an error naming the file) and right-pads the text; with
 /// pack_max_length > 0 the samples share rows of that many tokens (training::collate_packed).
 training::batch_source batch_source_of(const std::vector<sample_tokens>& samples, const processors::clip_config& processor,
-                                    text::token_id pad_token_id,
-                                       std::int64_t pack_max_length = 0);
+                                       text::token_id pad_token_id, std::int64_t pack_max_length = 0);
 
 }  // namespace lmms::llava
 

@@ -21,6 +21,7 @@
 
 namespace lmms::qwen2vl {
 
+using llava::add_fitted;
 using llava::prepare_options;
 using llava::prepared_samples;
 using llava::sample_tokens;
