@@ -133,14 +133,14 @@ int main(int argc, char** argv) try {
                        : "full fine-tuning (vision tower frozen)",
               static_cast<long long>(trainable), static_cast<long long>(total));
   auto forward = [model](const training::lm_batch& b) mutable {
-    return model->forward(b.input_ids, b.attention_mask, b.pixel_values);
+    return model->forward(b.input_ids, b.attention_mask, b.pixel_values, b.image_sizes, b.image_tiles);
   };
   auto hidden = [model](const training::lm_batch& b) mutable {
     return model->hidden_states(b.input_ids, b.attention_mask, b.pixel_values);
   };
   auto head = [model](const at::Tensor& h) mutable { return model->logits_from_hidden(h); };
   training::lm_trainer trainer(model.ptr(), hidden, head, o);
-  auto records = trainer.run(llava::batch_source_of(samples, processor, pad), llava::batch_source_of(eval, processor, pad));
+  auto records = trainer.run(llava::batch_source_of(samples, processor, config, pad), llava::batch_source_of(eval, processor, config, pad));
 
   // ---- outputs ----
   if (rank > 0) {
@@ -156,7 +156,7 @@ int main(int argc, char** argv) try {
   if (flags.count("check-logits")) {  // logits of the trained model on the first sample, for the Python check
     model->eval();
     at::NoGradGuard no_grad;
-    auto batch = llava::batch_source_of(samples, processor, pad).collate({0});
+    auto batch = llava::batch_source_of(samples, processor, config, pad).collate({0});
     io::named_tensors check{{"input_ids", batch.input_ids}, {"logits", forward(batch)}};
     if (batch.pixel_values.defined()) check.emplace_back("pixel_values", batch.pixel_values);
     io::save_safetensors(output / "check_logits.safetensors", check);

@@ -84,26 +84,43 @@ loaded_model load_model(const std::filesystem::path& dir) {
   const std::string type = config.get_string_or("model_type", "");
   auto checkpoint = io::safetensors_checkpoint::open(dir);
   loaded_model m;
-  if (type == "llava") {
+  if (type == "llava" || type == "llava_next" || type == "llava_onevision") {
     auto cfg = llava::llava_config::from_hf(config);
     llava::llava_model model(cfg);
     llava::load_weights(*model, checkpoint);
     auto processor = processors::clip_config::load(dir);
     m.module = model.ptr();
+    // the chat format of the family: Interleave is a llava model with a SigLIP tower
+    m.format = type == "llava_onevision" ? text::chat_format::llava_onevision
+               : cfg.vision.siglip       ? text::chat_format::llava_interleave
+                                         : text::chat_format::llava;
     auto steps = infer::steps_of(model->language_model, [model](const at::Tensor& h) mutable { return model->logits_from_hidden(h); });
     auto embed_prompt = [model, processor, cfg](const std::vector<text::token_id>& ids,
                                                 const std::vector<std::filesystem::path>& images) mutable {
-      std::vector<std::int64_t> expanded;
-      for (auto id : ids) {
-        if (id == cfg.image_token_id) expanded.insert(expanded.end(), static_cast<std::size_t>(cfg.image_tokens()), id);
-        else expanded.push_back(id);
-      }
       std::vector<at::Tensor> pixels;
+      std::vector<std::int64_t> sizes, tiles, counts;
       for (const auto& f : images) {
-        auto pv = processors::clip_preprocess(media::load_image(f), processor);
-        pixels.push_back(at::from_blob(pv.data.data(), {pv.channels, pv.height, pv.width}, at::kFloat).clone());
+        auto image = media::load_image(f);
+        pixels.push_back(llava::image_pixels(image, processor, cfg, images.size()));
+        sizes.insert(sizes.end(), {image.height, image.width});
+        tiles.push_back(pixels.back().size(0));
+        counts.push_back(cfg.image_tokens(image.height, image.width, images.size()));
       }
-      return model->input_embeddings(at::tensor(expanded, at::kLong).unsqueeze(0), pixels.empty() ? at::Tensor() : at::stack(pixels));
+      std::vector<std::int64_t> expanded;
+      std::size_t image = 0;
+      for (auto id : ids) {
+        if (id == cfg.image_token_id) {
+          const std::int64_t n = image < counts.size() ? counts[image] : cfg.image_tokens();
+          ++image;
+          expanded.insert(expanded.end(), static_cast<std::size_t>(n), id);
+        } else {
+          expanded.push_back(id);
+        }
+      }
+      at::Tensor pv = pixels.empty() ? at::Tensor() : at::cat(pixels, 0);
+      at::Tensor image_sizes = sizes.empty() ? at::Tensor() : at::tensor(sizes, at::kLong).view({-1, 2});
+      at::Tensor image_tiles = tiles.empty() ? at::Tensor() : at::tensor(tiles, at::kLong);
+      return model->input_embeddings(at::tensor(expanded, at::kLong).unsqueeze(0), pv, image_sizes, image_tiles);
     };
     m.prepare = [embed_prompt, steps](const prompt_rows& ids, const image_rows& images) mutable {
       std::vector<at::Tensor> embeds;
@@ -114,9 +131,11 @@ loaded_model load_model(const std::filesystem::path& dir) {
       data::dataset one;
       one.samples.push_back(s);
       auto prepared = llava::prepare_samples(one, chat, cfg, {.max_length = 1 << 30});
-      return llava::batch_source_of(prepared.samples, processor, 0).collate({0});
+      return llava::batch_source_of(prepared.samples, processor, cfg, 0).collate({0});
     };
-    m.forward = [model](const training::lm_batch& b) mutable { return model->forward(b.input_ids, b.attention_mask, b.pixel_values); };
+    m.forward = [model](const training::lm_batch& b) mutable {
+      return model->forward(b.input_ids, b.attention_mask, b.pixel_values, b.image_sizes, b.image_tiles);
+    };
     return m;
   }
   if (type == "qwen2_vl" || type == "qwen2_5_vl") {

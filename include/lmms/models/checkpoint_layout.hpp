@@ -27,6 +27,7 @@ inline std::vector<std::string> checkpoint_name_candidates(const std::string& na
   if (name.starts_with("model.language_model."))
     return {name, "language_model.model." + rest("model.language_model."), "model." + rest("model.language_model.")};
   if (name.starts_with("model.visual.")) return {name, "visual." + rest("model.visual.")};  // Qwen2-VL
+  if (name == "model.image_newline") return {name, "image_newline"};                       // LLaVA-NeXT / OneVision
   if (name.starts_with("lm_head.")) return {name, "language_model." + name};
   return {name};
 }

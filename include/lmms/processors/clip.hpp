@@ -1,7 +1,9 @@
 // lmms/processors/clip.hpp: the CLIP / SigLIP-style image processor of the LLaVA family, as
-// transformers' CLIPImageProcessor (PIL backend) computes pixel_values: resize so the shortest
-// edge is `shortest_edge` (bicubic, PIL-exact), center-crop (zero padding when smaller),
+// transformers' CLIPImageProcessor and SiglipImageProcessor (PIL backend) compute pixel_values:
+// resize so the shortest edge is `shortest_edge`, or to exactly height x width (SigLIP's
+// size {height, width}) (bicubic, PIL-exact), center-crop (zero padding when smaller),
 // rescale by 1/255 (in float64, stored float32), normalize with mean / std in float32.
+// LLaVA-NeXT / OneVision tiles go through the same steps (processors/anyres.hpp).
 // No torch: pixel values are a float vector in (channels, height, width) order.
 #pragma once
 
@@ -17,6 +19,7 @@ namespace lmms::processors {
 struct clip_config {
   bool do_resize = true;
   int shortest_edge = 224;
+  int resize_height = 0, resize_width = 0;  // size {height, width}: resize to exactly this (no aspect kept)
   media::resample filter = media::resample::bicubic;
   bool do_center_crop = true;
   int crop_height = 224, crop_width = 224;
@@ -60,9 +63,17 @@ clip_config clip_config::load(const std::filesystem::path& path) {
   auto c = root.section_if("image_processor").value_or(root);
   clip_config cfg;
   cfg.do_resize = c.get_bool_or("do_resize", true);
-  if (auto size = c.section_if("size")) cfg.shortest_edge = static_cast<int>(size->get_int("shortest_edge"));
+  if (auto size = c.section_if("size")) {
+    if (size->has("shortest_edge")) {
+      cfg.shortest_edge = static_cast<int>(size->get_int("shortest_edge"));
+    } else {
+      cfg.resize_height = static_cast<int>(size->get_int("height"));
+      cfg.resize_width = static_cast<int>(size->get_int("width"));
+    }
+  }
   cfg.filter = static_cast<media::resample>(c.get_int_or("resample", 3));
-  cfg.do_center_crop = c.get_bool_or("do_center_crop", true);
+  // CLIP's processor crops by default; SigLIP's and OneVision's have no crop (and no crop_size)
+  cfg.do_center_crop = c.get_bool_or("do_center_crop", c.has("crop_size"));
   if (auto crop = c.section_if("crop_size")) {
     cfg.crop_height = static_cast<int>(crop->get_int("height"));
     cfg.crop_width = static_cast<int>(crop->get_int("width"));
@@ -88,8 +99,9 @@ std::pair<int, int> shortest_edge_size(int height, int width, int shortest_edge)
 pixel_values clip_preprocess(const media::rgb_image& input, const clip_config& cfg) {
   media::rgb_image img = input;
   if (cfg.do_resize) {
-    auto [h, w] = shortest_edge_size(img.height, img.width, cfg.shortest_edge);
-    img = media::resize(img, w, h, cfg.filter);
+    auto [h, w] = cfg.resize_height > 0 ? std::pair{cfg.resize_height, cfg.resize_width}
+                                        : shortest_edge_size(img.height, img.width, cfg.shortest_edge);
+    if (h != img.height || w != img.width) img = media::resize(img, w, h, cfg.filter);
   }
   if (cfg.do_center_crop) {  // transformers' center_crop, zero-padded when the image is smaller
     const int ch = cfg.crop_height, cw = cfg.crop_width;

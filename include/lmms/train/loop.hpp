@@ -68,6 +68,7 @@ double lr_factor(schedule s, std::int64_t step, std::int64_t total_steps, std::i
 struct lm_batch {
   at::Tensor input_ids, attention_mask, labels, pixel_values;
   at::Tensor image_grid_thw, pixel_values_videos, video_grid_thw;  // Qwen2-VL: patches per image / video
+  at::Tensor image_sizes, image_tiles;  // LLaVA-NeXT / OneVision: (N, 2) original height, width; (N) anyres tiles
   std::int64_t label_tokens = 0, real_tokens = 0;
 };
 lm_batch collate_right_pad(const std::vector<const token_sample*>& samples, text::token_id pad_token_id);

@@ -12,6 +12,14 @@ namespace lmms::vit {
 
 clip_config clip_config::from_hf(const io::hf_config& c) {
   clip_config v;
+  const std::string type = c.get_string_or("model_type", "clip_vision_model");
+  if (type != "clip_vision_model" && type != "siglip_vision_model")
+    fail(c.source(), ": ", c.prefix(), ".model_type ", quote(type), " is not a vision tower lmms implements ",
+         "(clip_vision_model, siglip_vision_model)");
+  v.siglip = type == "siglip_vision_model";
+  if (v.siglip && c.get_bool_or("vision_use_head", true))
+    fail(c.source(), ": ", c.prefix(), ".vision_use_head is true: SigLIP's pooling head is not implemented (the LLaVA ",
+         "checkpoints read hidden states and have none; set it to false)");
   v.hidden_size = c.get_int("hidden_size");
   v.intermediate_size = c.get_int("intermediate_size");
   v.num_layers = c.get_int("num_hidden_layers");
@@ -19,10 +27,11 @@ clip_config clip_config::from_hf(const io::hf_config& c) {
   v.image_size = c.get_int("image_size");
   v.patch_size = c.get_int("patch_size");
   v.num_channels = c.get_int_or("num_channels", 3);
-  v.layer_norm_eps = c.get_double_or("layer_norm_eps", 1e-5);
-  v.hidden_act = c.get_string_or("hidden_act", "quick_gelu");
-  if (v.hidden_act != "quick_gelu" && v.hidden_act != "gelu")
-    fail(c.source(), ": ", c.prefix(), ".hidden_act ", quote(v.hidden_act), " is not implemented (quick_gelu, gelu)");
+  v.layer_norm_eps = c.get_double_or("layer_norm_eps", v.siglip ? 1e-6 : 1e-5);
+  v.hidden_act = c.get_string_or("hidden_act", v.siglip ? "gelu_pytorch_tanh" : "quick_gelu");
+  if (v.hidden_act != "quick_gelu" && v.hidden_act != "gelu" && v.hidden_act != "gelu_pytorch_tanh")
+    fail(c.source(), ": ", c.prefix(), ".hidden_act ", quote(v.hidden_act),
+         " is not implemented (quick_gelu, gelu, gelu_pytorch_tanh)");
   if (v.image_size % v.patch_size != 0)
     fail(c.source(), ": ", c.prefix(), ".image_size ", v.image_size, " is not a multiple of patch_size ", v.patch_size);
   return v;
@@ -57,23 +66,26 @@ clip_layer_impl::clip_layer_impl(const clip_config& c) : act_(c.hidden_act) {
 at::Tensor clip_layer_impl::forward(const at::Tensor& x) {
   at::Tensor h = x + self_attn->forward(layer_norm1->forward(x));
   at::Tensor m = fc1->forward(layer_norm2->forward(h));
-  m = act_ == "quick_gelu" ? m * at::sigmoid(1.702 * m) : at::gelu(m);
+  if (act_ == "quick_gelu")
+    m = m * at::sigmoid(1.702 * m);
+  else
+    m = at::gelu(m, act_ == "gelu_pytorch_tanh" ? "tanh" : "none");
   return h + fc2->forward(m);
 }
 
 clip_vision_impl::clip_vision_impl(const clip_config& c) : config(c) {
   auto embeddings = register_module("embeddings", std::make_shared<torch::nn::Module>());
-  class_embedding = embeddings->register_parameter("class_embedding", at::randn({c.hidden_size}) * 0.02);
-  patch_embedding_weight =
-      embeddings
-          ->register_module("patch_embedding",
-                            nn::weight_holder(at::randn({c.hidden_size, c.num_channels, c.patch_size, c.patch_size}) * 0.02))
-          ->weight;
+  if (!c.siglip) class_embedding = embeddings->register_parameter("class_embedding", at::randn({c.hidden_size}) * 0.02);
+  auto patch = embeddings->register_module(
+      "patch_embedding", nn::weight_holder(at::randn({c.hidden_size, c.num_channels, c.patch_size, c.patch_size}) * 0.02));
+  patch_embedding_weight = patch->weight;
+  if (c.siglip) patch_embedding_bias = patch->register_parameter("bias", at::zeros({c.hidden_size}));
   position_embedding =
       embeddings
-          ->register_module("position_embedding", nn::weight_holder(at::randn({c.num_patches() + 1, c.hidden_size}) * 0.02))
+          ->register_module("position_embedding",
+                            nn::weight_holder(at::randn({c.sequence_length(), c.hidden_size}) * 0.02))
           ->weight;
-  pre_layrnorm = register_module("pre_layrnorm", nn::layer_norm(c.hidden_size, c.layer_norm_eps));
+  if (!c.siglip) pre_layrnorm = register_module("pre_layrnorm", nn::layer_norm(c.hidden_size, c.layer_norm_eps));
   auto encoder = register_module("encoder", std::make_shared<torch::nn::Module>());
   layers = encoder->register_module("layers", torch::nn::ModuleList());
   for (std::int64_t i = 0; i < c.num_layers; ++i) layers->push_back(clip_layer(c));
@@ -89,14 +101,19 @@ std::vector<at::Tensor> clip_vision_impl::hidden_states(const at::Tensor& pixel_
     fail("CLIP hidden state of layer ", up_to_layer, " asked for; the tower has ", config.num_layers, " layers");
   const auto N = pixel_values.size(0);
   const std::int64_t stride[2] = {config.patch_size, config.patch_size};
-  at::Tensor patches = at::conv2d(pixel_values.to(patch_embedding_weight.scalar_type()), patch_embedding_weight,
-                                  std::optional<at::Tensor>(), at::IntArrayRef(stride, 2))
+  std::optional<at::Tensor> bias;
+  if (patch_embedding_bias.defined()) bias = patch_embedding_bias;
+  at::Tensor patches = at::conv2d(pixel_values.to(patch_embedding_weight.scalar_type()), patch_embedding_weight, bias,
+                                  at::IntArrayRef(stride, 2))
                            .flatten(2)
                            .transpose(1, 2);  // (N, P, hidden)
-  at::Tensor cls = class_embedding.view({1, 1, -1}).expand({N, 1, -1});
-  at::Tensor h = at::cat({cls, patches}, 1) + position_embedding.unsqueeze(0);
   std::vector<at::Tensor> out;
-  out.push_back(pre_layrnorm->forward(h));
+  if (config.siglip) {
+    out.push_back(patches + position_embedding.unsqueeze(0));
+  } else {
+    at::Tensor cls = class_embedding.view({1, 1, -1}).expand({N, 1, -1});
+    out.push_back(pre_layrnorm->forward(at::cat({cls, patches}, 1) + position_embedding.unsqueeze(0)));
+  }
   for (std::int64_t i = 0; i <= up_to_layer; ++i) {
     auto* layer = (*layers)[i]->as<clip_layer_impl>();
     if (gradient_checkpointing && is_training())

@@ -10,7 +10,6 @@ prepared_samples prepare_samples(const data::dataset& dataset, const text::chat_
                                  const prepare_options& options, const std::string& source) {
   prepared_samples out;
   const auto image_id = static_cast<text::token_id>(config.image_token_id);
-  const std::int64_t per_image = config.image_tokens();
   for (const auto& s : dataset.samples) {
     text::chat_tokens r;
     try {
@@ -22,8 +21,17 @@ prepared_samples prepare_samples(const data::dataset& dataset, const text::chat_
     t.images = s.images;
     t.source_index = s.index;
     std::int64_t last_image_end = 0;  // tokens up to the end of the last image span
+    std::size_t image = 0;
     for (std::size_t i = 0; i < r.input_ids.size(); ++i) {
       if (r.input_ids[i] == image_id) {
+        std::int64_t per_image = config.image_tokens();
+        if (config.anyres) {  // the count depends on the image's size: read from its header
+          if (image >= s.images.size())
+            fail(source, " sample ", s.index, ": more <image> tokens than images (", s.images.size(), ")");
+          const auto [w, h] = media::image_size(s.images[image]);
+          per_image = config.image_tokens(h, w, s.images.size());
+        }
+        ++image;
         t.input_ids.insert(t.input_ids.end(), static_cast<std::size_t>(per_image), image_id);
         t.labels.insert(t.labels.end(), static_cast<std::size_t>(per_image), text::ignore_index);
         last_image_end = static_cast<std::int64_t>(t.input_ids.size());
@@ -55,25 +63,55 @@ void add_fitted(sample_tokens t, std::int64_t media_end, const prepare_options& 
   out.samples.push_back(std::move(t));
 }
 
+at::Tensor image_pixels(const media::rgb_image& image, const processors::clip_config& processor,
+                        const llava_config& config, std::size_t images_in_sample) {
+  auto to_tensor = [&](const media::rgb_image& tile) {
+    processors::pixel_values pv = processors::clip_preprocess(tile, processor);
+    return at::from_blob(pv.data.data(), {pv.channels, pv.height, pv.width}, at::kFloat).clone();
+  };
+  if (!config.anyres) return to_tensor(image).unsqueeze(0);
+  std::vector<at::Tensor> tiles;
+  if (config.with_tiles(images_in_sample)) {
+    for (const auto& t : processors::anyres_tiles(image, config.anyres->grid_pinpoints, config.anyres->tile,
+                                                  processor.filter))
+      tiles.push_back(to_tensor(t));
+  } else {  // OneVision, multi-image sample: one tile, padded to a square of the mean colour
+    std::array<std::uint8_t, 3> fill{};
+    for (int c = 0; c < 3; ++c) fill[c] = static_cast<std::uint8_t>(static_cast<int>(processor.mean[c] * 255.0));
+    tiles.push_back(to_tensor(processors::pad_to_square(image, fill)));
+  }
+  return at::stack(tiles);
+}
+
 training::batch_source batch_source_of(const std::vector<sample_tokens>& samples, const processors::clip_config& processor,
-                                    text::token_id pad_token_id, std::int64_t pack_max_length) {
+                                       const llava_config& config, text::token_id pad_token_id,
+                                       std::int64_t pack_max_length) {
   const std::vector<sample_tokens>* all = &samples;
-  return {samples.size(), [all, processor, pad_token_id, pack_max_length](const std::vector<std::size_t>& indices) {
+  return {samples.size(), [all, processor, config, pad_token_id, pack_max_length](const std::vector<std::size_t>& indices) {
             std::vector<training::token_sample> text;
             std::vector<at::Tensor> pixels;
+            std::vector<std::int64_t> sizes, tiles;
             for (std::size_t i : indices) {
               const sample_tokens& s = (*all)[i];
               text.push_back({s.input_ids, s.labels});
               for (const auto& file : s.images) {
-                processors::pixel_values pv = processors::clip_preprocess(media::load_image(file), processor);
-                pixels.push_back(at::from_blob(pv.data.data(), {pv.channels, pv.height, pv.width}, at::kFloat).clone());
+                media::rgb_image image = media::load_image(file);
+                pixels.push_back(image_pixels(image, processor, config, s.images.size()));
+                sizes.insert(sizes.end(), {image.height, image.width});
+                tiles.push_back(pixels.back().size(0));
               }
             }
             std::vector<const training::token_sample*> chosen;
             for (const auto& t : text) chosen.push_back(&t);
             training::lm_batch b = pack_max_length > 0 ? training::collate_packed(chosen, pad_token_id, pack_max_length)
                                                        : training::collate_right_pad(chosen, pad_token_id);
-            if (!pixels.empty()) b.pixel_values = at::stack(pixels);
+            if (!pixels.empty()) {
+              b.pixel_values = at::cat(pixels, 0);
+              if (config.anyres) {
+                b.image_sizes = at::tensor(sizes, at::kLong).view({-1, 2});
+                b.image_tiles = at::tensor(tiles, at::kLong);
+              }
+            }
             return b;
           }};
 }

@@ -1,24 +1,48 @@
 // Implementation of lmms/models/llava/llava.hpp (LMMS_IMPLEMENTATION only). Mirrors
-// transformers' modeling_llava.py (get_image_features, masked_scatter of image features).
+// transformers' modeling_llava.py, modeling_llava_next.py and modeling_llava_onevision.py
+// (get_image_features, pack_image_features, masked_scatter of image features).
 #pragma once
+
+#include <cctype>
+#include <cmath>
 
 #include "lmms/core/error.hpp"
 #include "lmms/models/llava/llava.hpp"
 
 namespace lmms::llava {
 
+namespace {
+// image_grid_pinpoints [[h, w], ...] (hf_config reads flat lists only)
+std::vector<processors::resolution> parse_pinpoints(const io::hf_config& c) {
+  std::vector<int> numbers;
+  const std::string text = c.value_text("image_grid_pinpoints");
+  for (std::size_t i = 0; i < text.size();) {
+    if (std::isdigit(static_cast<unsigned char>(text[i]))) {
+      std::size_t end = i;
+      while (end < text.size() && std::isdigit(static_cast<unsigned char>(text[end]))) ++end;
+      numbers.push_back(std::stoi(text.substr(i, end - i)));
+      i = end;
+    } else {
+      ++i;
+    }
+  }
+  if (numbers.empty() || numbers.size() % 2 != 0)
+    fail(c.source(), ": image_grid_pinpoints ", text, " is not a list of [height, width] pairs");
+  std::vector<processors::resolution> out;
+  for (std::size_t i = 0; i < numbers.size(); i += 2) out.emplace_back(numbers[i], numbers[i + 1]);
+  return out;
+}
+}  // namespace
+
 llava_config llava_config::from_hf(const io::hf_config& c) {
   const std::string type = c.get_string_or("model_type", "");
-  if (type != "llava")
-    fail(c.source(), ": model_type ", quote(type), " is not LLaVA-1.5 (llava); LLaVA-NeXT, OneVision and NeXT-Video ",
-         "are separate models");
+  if (type != "llava" && type != "llava_next" && type != "llava_onevision")
+    fail(c.source(), ": model_type ", quote(type), " is not a LLaVA model lmms implements (llava: LLaVA-1.5 and ",
+         "Interleave, llava_next, llava_onevision)");
   llava_config l;
+  l.model_type = type;
   l.text = lm::decoder_config::from_hf(c.section("text_config"));
-  io::hf_config vc = c.section("vision_config");
-  const std::string vtype = vc.get_string_or("model_type", "clip_vision_model");
-  if (vtype != "clip_vision_model")
-    fail(c.source(), ": vision_config.model_type ", quote(vtype), " is not implemented for LLaVA (clip_vision_model)");
-  l.vision = vit::clip_config::from_hf(vc);
+  l.vision = vit::clip_config::from_hf(c.section("vision_config"));
   l.image_token_id = c.has("image_token_id") ? c.get_int("image_token_id") : c.get_int("image_token_index");
   std::vector<std::int64_t> layers;
   if (c.value_text("vision_feature_layer").starts_with("["))
@@ -42,6 +66,27 @@ llava_config llava_config::from_hf(const io::hf_config& c) {
   l.projector_bias = c.get_bool_or("multimodal_projector_bias", true);
   // a tied lm_head lives in the top-level config for LLaVA
   l.text.tie_word_embeddings = c.get_bool_or("tie_word_embeddings", l.text.tie_word_embeddings);
+  if (type != "llava") {
+    processors::anyres_layout a;
+    a.grid_pinpoints = parse_pinpoints(c);
+    a.tile = static_cast<int>(l.vision.image_size);
+    a.grid = static_cast<int>(l.vision.image_size / l.vision.patch_size);
+    a.base_tokens = l.image_tokens();
+    if (a.base_tokens != static_cast<std::int64_t>(a.grid) * a.grid)
+      fail(c.source(), ": anyres needs one feature per patch; vision_feature_select_strategy ", quote(strategy),
+           " with this tower leaves ", a.base_tokens, " (use \"default\" for CLIP, \"full\" for SigLIP)");
+    for (const auto& [h, w] : a.grid_pinpoints)
+      if (h % a.tile != 0 || w % a.tile != 0)
+        fail(c.source(), ": image_grid_pinpoints [", h, ", ", w, "] is not a multiple of the tower's image_size ", a.tile);
+    if (type == "llava_onevision") {
+      const std::string aspect = c.get_string_or("vision_aspect_ratio", "anyres_max_9");
+      if (!aspect.starts_with("anyres_max_"))
+        fail(c.source(), ": vision_aspect_ratio ", quote(aspect), " is not anyres_max_N");
+      a.max_tiles = std::stoi(aspect.substr(11));
+      a.multi_image_tiles = false;
+    }
+    l.anyres = a;
+  }
   return l;
 }
 
@@ -58,6 +103,9 @@ llava_model_impl::llava_model_impl(const llava_config& c) : config(c) {
   const auto in = c.vision.hidden_size * static_cast<std::int64_t>(c.feature_layers.size());
   multi_modal_projector = model->register_module(
       "multi_modal_projector", projector(in, c.text.hidden_size, c.projector_act, c.projector_bias));
+  if (c.anyres)  // transformers draws it from N(0, 1/sqrt(hidden)); checkpoints overwrite it
+    image_newline = model->register_parameter(
+        "image_newline", at::randn({c.text.hidden_size}) / std::sqrt(static_cast<double>(c.text.hidden_size)));
   language_model = model->register_module("language_model", lm::decoder_model(c.text));
   if (!c.text.tie_word_embeddings)
     lm_head = register_module("lm_head", nn::linear(c.text.hidden_size, c.text.vocab_size, false));
@@ -76,30 +124,101 @@ at::Tensor llava_model_impl::image_features(const at::Tensor& pixel_values) {
   return multi_modal_projector->forward(features);
 }
 
-at::Tensor llava_model_impl::input_embeddings(const at::Tensor& input_ids, const at::Tensor& pixel_values) {
+at::Tensor llava_model_impl::image_embeddings(const at::Tensor& pixel_values, const at::Tensor& image_sizes,
+                                             const at::Tensor& image_tiles) {
+  at::Tensor features = image_features(pixel_values);  // (tiles, base_tokens, D)
+  if (!config.anyres) return features.reshape({-1, features.size(-1)});
+  const auto& layout = *config.anyres;
+  const std::int64_t images = image_sizes.defined() ? image_sizes.size(0) : 0;
+  auto sizes = image_sizes.to(at::kLong).contiguous();
+  std::vector<at::Tensor> out;
+  std::int64_t offset = 0;
+  for (std::int64_t i = 0; i < images; ++i) {
+    const int height = static_cast<int>(sizes[i][0].item<std::int64_t>());
+    const int width = static_cast<int>(sizes[i][1].item<std::int64_t>());
+    const std::int64_t tiles = image_tiles.defined() ? image_tiles[i].item<std::int64_t>() : layout.tiles(height, width);
+    if (offset + tiles > features.size(0))
+      fail("the batch has ", features.size(0), " image tiles but its image sizes ask for more (image ", i, " of ",
+           images, "): pixel_values, image_sizes and image_tiles must come from the same collate");
+    at::Tensor f = features.narrow(0, offset, tiles);
+    offset += tiles;
+    at::Tensor base = f[0];
+    at::Tensor newline = image_newline.to(f.scalar_type());
+    if (tiles == 1) {  // one tile: its features and a newline
+      out.push_back(at::cat({base, newline.unsqueeze(0)}, 0));
+      continue;
+    }
+    // pack_image_features: the crops' features as one (D, rows, cols) grid, unpadded, capped
+    const auto [best_h, best_w] = processors::select_best_resolution(height, width, layout.grid_pinpoints);
+    const std::int64_t nh = best_h / layout.tile, nw = best_w / layout.tile, g = layout.grid;
+    if (tiles != 1 + nh * nw)
+      fail("image ", i, " has ", tiles, " tiles but its size ", height, "x", width, " gives ", 1 + nh * nw);
+    at::Tensor grid = f.narrow(0, 1, tiles - 1)
+                          .view({nh, nw, g, g, -1})
+                          .permute({4, 0, 2, 1, 3})
+                          .contiguous()
+                          .flatten(1, 2)
+                          .flatten(2, 3);  // (D, nh*g, nw*g)
+    const auto [rows, cols] = config.anyres->feature_grid(height, width);
+    // unpadding keeps the centred rows or columns; the anyres_max cap then resizes bilinearly
+    std::int64_t kept_rows = grid.size(1), kept_cols = grid.size(2);
+    if (static_cast<double>(width) / height > static_cast<double>(kept_cols) / kept_rows) {
+      const auto new_rows = static_cast<std::int64_t>(std::floor(height * (static_cast<double>(kept_cols) / width) + 5e-8));
+      const std::int64_t pad = (kept_rows - new_rows) / 2;
+      grid = grid.narrow(1, pad, kept_rows - 2 * pad);
+    } else {
+      const auto new_cols = static_cast<std::int64_t>(std::floor(width * (static_cast<double>(kept_rows) / height) + 5e-8));
+      const std::int64_t pad = (kept_cols - new_cols) / 2;
+      grid = grid.narrow(2, pad, kept_cols - 2 * pad);
+    }
+    if (grid.size(1) != rows || grid.size(2) != cols)
+      grid = at::upsample_bilinear2d(grid.unsqueeze(0), {rows, cols}, false)[0];
+    at::Tensor with_newlines = at::cat({grid, newline.view({-1, 1, 1}).expand({grid.size(0), rows, 1})}, -1);
+    out.push_back(at::cat({base, with_newlines.flatten(1, 2).transpose(0, 1)}, 0));
+  }
+  if (offset != features.size(0))
+    fail("the batch has ", features.size(0), " image tiles but its ", images, " image sizes account for ", offset);
+  return out.empty() ? features.new_empty({0, features.size(-1)}) : at::cat(out, 0);
+}
+
+at::Tensor llava_model_impl::input_embeddings(const at::Tensor& input_ids, const at::Tensor& pixel_values,
+                                              const at::Tensor& image_sizes, const at::Tensor& image_tiles) {
   at::Tensor embeds = language_model->embed(input_ids);
   at::Tensor is_image = input_ids == config.image_token_id;
   const std::int64_t image_tokens = is_image.sum().item<std::int64_t>();
-  const std::int64_t images = pixel_values.defined() ? pixel_values.size(0) : 0;
-  if (image_tokens != images * config.image_tokens())
-    fail("the batch has ", image_tokens, " <image> tokens but ", images, " image", images == 1 ? "" : "s", " of ",
-         config.image_tokens(), " tokens each (the collator must expand each <image> to ", config.image_tokens(),
-         " tokens and never truncate inside one)");
-  if (images == 0) return embeds;
-  at::Tensor features = image_features(pixel_values).to(embeds.scalar_type()).reshape({-1, embeds.size(-1)});
+  const bool has_pixels = pixel_values.defined() && pixel_values.size(0) > 0;
+  if (!has_pixels) {
+    if (image_tokens != 0)
+      fail("the batch has ", image_tokens, " <image> tokens but no pixel_values");
+    return embeds;
+  }
+  if (config.anyres && !image_sizes.defined())
+    fail(config.model_type, " needs image_sizes (each image's original height and width) with pixel_values");
+  at::Tensor features = image_embeddings(pixel_values, image_sizes, image_tiles).to(embeds.scalar_type());
+  if (image_tokens != features.size(0)) {
+    if (!config.anyres)
+      fail("the batch has ", image_tokens, " <image> tokens but ", pixel_values.size(0), " image",
+           pixel_values.size(0) == 1 ? "" : "s", " of ", config.image_tokens(), " tokens each (the collator must expand ",
+           "each <image> to ", config.image_tokens(), " tokens and never truncate inside one)");
+    fail("the batch has ", image_tokens, " <image> tokens but its images give ", features.size(0),
+         " embeddings (the collator must expand each <image> to the image's anyres token count and never truncate ",
+         "inside one)");
+  }
   return embeds.masked_scatter(is_image.unsqueeze(-1).expand_as(embeds), features);
 }
 
 at::Tensor llava_model_impl::hidden_states(const at::Tensor& input_ids, const at::Tensor& attention_mask,
-                                           const at::Tensor& pixel_values) {
-  at::Tensor embeds = input_embeddings(input_ids, pixel_values);
+                                           const at::Tensor& pixel_values, const at::Tensor& image_sizes,
+                                           const at::Tensor& image_tiles) {
+  at::Tensor embeds = input_embeddings(input_ids, pixel_values, image_sizes, image_tiles);
   at::Tensor positions = lm::packed_position_ids(attention_mask, input_ids.size(0), input_ids.size(1));
   return language_model->forward_embeds(embeds, positions, attention_mask);
 }
 
 at::Tensor llava_model_impl::forward(const at::Tensor& input_ids, const at::Tensor& attention_mask,
-                                     const at::Tensor& pixel_values) {
-  return logits_from_hidden(hidden_states(input_ids, attention_mask, pixel_values));
+                                     const at::Tensor& pixel_values, const at::Tensor& image_sizes,
+                                     const at::Tensor& image_tiles) {
+  return logits_from_hidden(hidden_states(input_ids, attention_mask, pixel_values, image_sizes, image_tiles));
 }
 
 at::Tensor llava_model_impl::logits_from_hidden(const at::Tensor& hidden) {

@@ -1,4 +1,4 @@
-// Implementation of the LLaVA-1.5 recipe runner (lmms/models/llava/llava_1_5.hpp).
+// Implementation of the LLaVA-family recipe runner (lmms/models/llava/recipe.hpp).
 #pragma once
 
 #include <cstdio>
@@ -9,7 +9,7 @@
 #include "lmms/models/checkpoint_layout.hpp"
 #include "lmms/models/llava/data.hpp"
 #include "lmms/models/llava/llava.hpp"
-#include "lmms/models/llava/llava_1_5.hpp"
+#include "lmms/models/llava/recipe.hpp"
 #include "lmms/recipe/runner.hpp"
 #include "lmms/train/lora.hpp"
 #include "lmms/train/loop.hpp"
@@ -23,6 +23,21 @@ const std::map<std::string, std::vector<std::string>> component_modules = {
     {"vision", {"model.vision_tower"}},
     {"projector", {"model.multi_modal_projector"}},
 };
+
+struct family {
+  const char* model_type;  // config.json's
+  bool siglip;             // the tower the family's checkpoints have
+  text::chat_format chat;
+  const char* tag;         // the recipe tag, for messages
+};
+
+family family_of(const std::string& name) {
+  if (name == "llava-1.5") return {"llava", false, text::chat_format::llava, "llava_1_5"};
+  if (name == "llava-1.6") return {"llava_next", false, text::chat_format::llava, "llava_next"};
+  if (name == "llava-interleave") return {"llava", true, text::chat_format::llava_interleave, "llava_interleave"};
+  if (name == "llava-onevision") return {"llava_onevision", true, text::chat_format::llava_onevision, "llava_onevision"};
+  fail("the LLaVA runner does not know the model ", quote(name));
+}
 }  // namespace
 
 int train_recipe(const recipe::resolved& r) {
@@ -30,7 +45,17 @@ int train_recipe(const recipe::resolved& r) {
   const fs::path model_dir = r.model_path, output = r.train.output_dir;
   at::manual_seed(static_cast<std::uint64_t>(r.train.seed));  // before LoRA init: libtorch's CPU generator starts unseeded
 
+  const family fam = family_of(r.model_type);
   auto config = llava_config::from_hf(io::hf_config::load(model_dir));
+  if (config.model_type != fam.model_type || config.vision.siglip != fam.siglip) {
+    const char* tag = config.model_type == "llava_next"        ? "llava_next"
+                      : config.model_type == "llava_onevision" ? "llava_onevision"
+                      : config.vision.siglip                   ? "llava_interleave"
+                                                               : "llava_1_5";
+    fail(model_dir.string(), "/config.json is a ", config.model_type, " model with a ",
+         config.vision.siglip ? "SigLIP" : "CLIP", " tower, not the recipe's ", r.model_type, "; use model<", tag,
+         "> for this checkpoint");
+  }
   llava_model model(config);
   auto checkpoint = io::safetensors_checkpoint::open(model_dir);
   load_weights(*model, checkpoint);
@@ -39,7 +64,7 @@ int train_recipe(const recipe::resolved& r) {
 
   // ---- data ----
   auto tok = text::tokenizer::load(model_dir);
-  text::chat_renderer chat(tok, text::chat_format::llava);
+  text::chat_renderer chat(tok, fam.chat);
   const auto on_bad = r.data.on_bad_sample == "skip" ? data::on_bad_sample::skip : data::on_bad_sample::error;
   auto load = [&](const std::string& file) {
     auto ds = data::load_dataset({.file = file, .image_folder = r.data.image_folder, .video_folder = r.data.video_folder,
@@ -55,30 +80,34 @@ int train_recipe(const recipe::resolved& r) {
   std::vector<sample_tokens> eval;
   if (!r.data.eval_file.empty()) eval = load(r.data.eval_file);
   const auto processor = processors::clip_config::load(model_dir);
-  const text::token_id pad = tok.token_to_id("<pad>").value_or(0);
+  // the pad token: Vicuna's <pad>, Qwen2's <|endoftext|> (what the checkpoints' tokenizers set)
+  const text::token_id pad = tok.token_to_id("<pad>").value_or(tok.token_to_id("<|endoftext|>").value_or(0));
 
   // ---- per-component policies, trainer ----
   auto applied = recipe::apply_policies(*model, r, component_modules, "model.language_model.");
   training::loop_options o = recipe::loop_options_of(r, pad);
   recipe::print_trainable(*model, samples.size(), applied);
   auto hidden = [model](const training::lm_batch& b) mutable {
-    return model->hidden_states(b.input_ids, b.attention_mask, b.pixel_values);
+    return model->hidden_states(b.input_ids, b.attention_mask, b.pixel_values, b.image_sizes, b.image_tiles);
   };
   auto head = [model](const at::Tensor& h) mutable { return model->logits_from_hidden(h); };
   training::lm_trainer trainer(model.ptr(), hidden, head, o);
   // packing: each micro-batch's samples share rows of max_length tokens; eval batches stay unpacked
   const std::int64_t pack = r.data.packing ? r.data.max_length : 0;
-  auto records = trainer.run(batch_source_of(samples, processor, pad, pack), batch_source_of(eval, processor, pad));
+  auto records =
+      trainer.run(batch_source_of(samples, processor, config, pad, pack), batch_source_of(eval, processor, config, pad));
 
   // ---- outputs ----
   recipe::write_outputs(*model, r, applied, model_dir, models::checkpoint_names(checkpoint));
   if (r.train.check_logits) {
     model->eval();
     at::NoGradGuard no_grad;
-    auto batch = batch_source_of(samples, processor, pad).collate({0});
+    auto batch = batch_source_of(samples, processor, config, pad).collate({0});
     io::named_tensors check{{"input_ids", batch.input_ids},
-                            {"logits", model->forward(batch.input_ids, batch.attention_mask, batch.pixel_values)}};
+                            {"logits", model->forward(batch.input_ids, batch.attention_mask, batch.pixel_values,
+                                                      batch.image_sizes, batch.image_tiles)}};
     if (batch.pixel_values.defined()) check.emplace_back("pixel_values", batch.pixel_values);
+    if (batch.image_sizes.defined()) check.emplace_back("image_sizes", batch.image_sizes);
     io::save_safetensors(output / "check_logits.safetensors", check);
   }
   if (!records.empty())

@@ -1,10 +1,12 @@
-// lmms/models/llava/data.hpp: LLaVA-1.5 samples for training: the conversation rendered in
-// the llava chat format, each <image> token expanded to the tower's image_tokens() copies
-// (labels -100 there), images decoded and CLIP-processed lazily when a batch is built.
+// lmms/models/llava/data.hpp: LLaVA-family samples for training: the conversation rendered in
+// the family's chat format, each <image> token expanded to the image's token count (labels
+// -100 there): image_tokens() for LLaVA-1.5 / Interleave, the anyres count of the image's size
+// for NeXT / OneVision (read from the file header, no decoding). Images are decoded and
+// processed (CLIP / SigLIP steps, anyres tiles) lazily when a batch is built.
 //
 //   auto ds = data::load_dataset({.file = "train.json", .image_folder = "images"});
 //   auto prepared = llava::prepare_samples(ds, chat, cfg, {.max_length = 2048});
-//   training::batch_source batches = llava::batch_source_of(prepared.samples, clip, pad_id);
+//   training::batch_source batches = llava::batch_source_of(prepared.samples, clip, cfg, pad_id);
 //
 // A sample longer than max_length is never cut inside an image span: it is truncated after
 // its last image if the text alone is too long there, and dropped and counted otherwise
@@ -49,11 +51,18 @@ prepared_samples prepare_samples(const data::dataset& dataset, const text::chat_
 void add_fitted(sample_tokens t, std::int64_t media_end, const prepare_options& options, const std::string& where,
                 prepared_samples& out);
 
+/// One image as the model takes it: its tiles (1 without anyres) as (tiles, 3, S, S) floats,
+/// for a sample with `images_in_sample` images (OneVision tiles only single-image samples).
+at::Tensor image_pixels(const media::rgb_image& image, const processors::clip_config& processor,
+                        const llava_config& config, std::size_t images_in_sample);
+
 /// The trainer's view: collate(indices) decodes and processes the images of those samples
 /// (an unreadable image is an error naming the file) and right-pads the text; with
 /// pack_max_length > 0 the samples share rows of that many tokens (training::collate_packed).
+/// Anyres models also get image_sizes and image_tiles.
 training::batch_source batch_source_of(const std::vector<sample_tokens>& samples, const processors::clip_config& processor,
-                                       text::token_id pad_token_id, std::int64_t pack_max_length = 0);
+                                       const llava_config& config, text::token_id pad_token_id,
+                                       std::int64_t pack_max_length = 0);
 
 }  // namespace lmms::llava
 

@@ -1,6 +1,12 @@
-// lmms/models/llava/llava.hpp: LLaVA-1.5 (transformers' LlavaForConditionalGeneration): a
-// CLIP vision tower, a two-layer projector and a decoder LLM (Llama / Vicuna, Mistral, Qwen2).
-// Each image becomes image_seq_length embeddings that replace its <image> tokens.
+// lmms/models/llava/llava.hpp: the LLaVA family in one model, as transformers has it in three
+// classes with the same parameters: a CLIP or SigLIP vision tower, a two-layer projector and
+// a decoder LLM (Llama / Vicuna, Mistral, Qwen2).
+//   - LLaVA-1.5 and LLaVA-Interleave (LlavaForConditionalGeneration, model_type llava): each
+//     image is one tile and becomes image_tokens() embeddings replacing its <image> tokens.
+//   - LLaVA-NeXT (LlavaNextForConditionalGeneration, llava_next) and LLaVA-OneVision
+//     (LlavaOnevisionForConditionalGeneration, llava_onevision): anyres tiles, unpadding, a
+//     learned image_newline per feature row (processors/anyres.hpp); OneVision caps the grid
+//     at anyres_max_9 and gives images of multi-image samples a single tile.
 //
 // Parameter names are transformers 5's in-memory names (model.vision_tower.*,
 // model.multi_modal_projector.*, model.language_model.*, lm_head.*), so PEFT adapters name
@@ -22,11 +28,13 @@
 #include "lmms/models/llm/decoder.hpp"
 #include "lmms/models/vision/clip.hpp"
 #include "lmms/nn/linear.hpp"
+#include "lmms/processors/anyres.hpp"
 #include "lmms/torch.hpp"
 
 namespace lmms::llava {
 
 struct llava_config {
+  std::string model_type = "llava";  // llava, llava_next, llava_onevision
   lm::decoder_config text;
   vit::clip_config vision;
   std::int64_t image_token_id = 0;
@@ -37,8 +45,20 @@ struct llava_config {
   std::string projector_act = "gelu";
   bool projector_bias = true;
 
-  /// Embeddings per image: the patches, plus CLS with the "full" strategy.
-  std::int64_t image_tokens() const { return vision.num_patches() + (drop_cls ? 0 : 1); }
+  /// NeXT and OneVision: the anyres layout (grid pinpoints, anyres_max_N, newline per row).
+  std::optional<processors::anyres_layout> anyres;
+
+  /// Embeddings per tile: the tower's sequence (patches, plus CLIP's CLS) less CLS with the
+  /// "default" strategy (which drops the first position, as transformers does, even for SigLIP).
+  std::int64_t image_tokens() const { return vision.sequence_length() - (drop_cls ? 1 : 0); }
+  /// <image> tokens of an image of height x width in a sample of `images_in_sample` images.
+  std::int64_t image_tokens(int height, int width, std::size_t images_in_sample) const {
+    return anyres ? anyres->image_tokens(height, width, with_tiles(images_in_sample)) : image_tokens();
+  }
+  /// Whether an image of a sample with this many images is split into anyres tiles.
+  bool with_tiles(std::size_t images_in_sample) const {
+    return anyres && (images_in_sample <= 1 || anyres->multi_image_tiles);
+  }
   static llava_config from_hf(const io::hf_config& config);
 };
 
@@ -57,21 +77,32 @@ class llava_model_impl : public torch::nn::Module {
  public:
   explicit llava_model_impl(const llava_config& c);
 
-  /// pixel_values (N, 3, S, S) -> projected image features (N, image_tokens, text hidden).
+  /// pixel_values (tiles, 3, S, S) -> projected features of each tile (tiles, image_tokens(), text hidden).
   at::Tensor image_features(const at::Tensor& pixel_values);
-  /// input_ids (B, T) with image_tokens() <image> ids per image, images in reading order;
-  /// pixel_values (N, 3, S, S) or undefined for text-only batches. Returns float32 logits (B, T, V).
+  /// The embeddings of each image in order, concatenated (tokens, text hidden): one tile per
+  /// image without anyres; with anyres, image_sizes (N, 2) holds each image's original
+  /// (height, width) and image_tiles (N) its tile count (undefined: every image tiled, as
+  /// transformers does for NeXT), pixel_values their tiles back to back.
+  at::Tensor image_embeddings(const at::Tensor& pixel_values, const at::Tensor& image_sizes = {},
+                              const at::Tensor& image_tiles = {});
+  /// input_ids (B, T) with the <image> ids the data pipeline counted per image, images in
+  /// reading order; pixel_values (tiles, 3, S, S) or undefined for text-only batches. Returns
+  /// float32 logits (B, T, V).
   at::Tensor forward(const at::Tensor& input_ids, const at::Tensor& attention_mask = {},
-                     const at::Tensor& pixel_values = {});
+                     const at::Tensor& pixel_values = {}, const at::Tensor& image_sizes = {},
+                     const at::Tensor& image_tiles = {});
   /// The inputs_embeds forward uses (text embeddings with image features scattered in).
-  at::Tensor input_embeddings(const at::Tensor& input_ids, const at::Tensor& pixel_values);
+  at::Tensor input_embeddings(const at::Tensor& input_ids, const at::Tensor& pixel_values,
+                              const at::Tensor& image_sizes = {}, const at::Tensor& image_tiles = {});
   /// Final hidden states (B, T, H) of the language model (forward without the head).
-  at::Tensor hidden_states(const at::Tensor& input_ids, const at::Tensor& attention_mask, const at::Tensor& pixel_values);
+  at::Tensor hidden_states(const at::Tensor& input_ids, const at::Tensor& attention_mask, const at::Tensor& pixel_values,
+                           const at::Tensor& image_sizes = {}, const at::Tensor& image_tiles = {});
   /// Float logits of decoder hidden states (lm_head, or the embeddings when tied).
   at::Tensor logits_from_hidden(const at::Tensor& hidden);
 
   vit::clip_vision vision_tower{nullptr};       // model.vision_tower
   projector multi_modal_projector{nullptr};        // model.multi_modal_projector
+  at::Tensor image_newline;                        // model.image_newline (NeXT, OneVision), always frozen
   lm::decoder_model language_model{nullptr};      // model.language_model
   nn::linear lm_head{nullptr};                     // lm_head (absent when tied)
   llava_config config;

@@ -1,7 +1,11 @@
 // lmms/models/vision/clip.hpp: the CLIP vision transformer used as the image tower of
-// LLaVA-1.5 / NeXT / NeXT-Video and Phi-3-Vision. Parameter names follow transformers'
-// CLIPVisionTransformer (embeddings.patch_embedding.weight, pre_layrnorm.weight,
+// LLaVA-1.5 / NeXT / NeXT-Video and Phi-3-Vision, and its SigLIP variant (LLaVA-Interleave,
+// LLaVA-OneVision). Parameter names follow transformers' CLIPVisionTransformer /
+// SiglipVisionTransformer (embeddings.patch_embedding.weight, pre_layrnorm.weight,
 // encoder.layers.N.self_attn.q_proj.weight, ...), so a checkpoint loads by name.
+//
+// SigLIP is CLIP without the class token and pre-norm, with a patch-embedding bias and tanh
+// GELU: one flag here rather than a second tower that would repeat the encoder layers.
 //
 //   auto cfg = vit::clip_config::from_hf(io::hf_config::load(dir).section("vision_config"));
 //   vit::clip_vision tower(cfg);
@@ -22,11 +26,14 @@ struct clip_config {
   std::int64_t hidden_size = 0, intermediate_size = 0, num_layers = 0, num_heads = 0;
   std::int64_t image_size = 0, patch_size = 0, num_channels = 3;
   double layer_norm_eps = 1e-5;
-  std::string hidden_act = "quick_gelu";  // quick_gelu (OpenAI CLIP) or gelu
+  std::string hidden_act = "quick_gelu";  // quick_gelu (OpenAI CLIP), gelu, gelu_pytorch_tanh (SigLIP)
+  bool siglip = false;  // SigLIP: no class token, no pre_layrnorm, patch_embedding has a bias
 
   std::int64_t num_patches() const { return (image_size / patch_size) * (image_size / patch_size); }
-  /// Reads a CLIPVisionConfig (the vision_config of a LLaVA config). Refuses what lmms does
-  /// not implement by name.
+  /// Tokens per image out of the tower: the patches, plus the class token for CLIP.
+  std::int64_t sequence_length() const { return num_patches() + (siglip ? 0 : 1); }
+  /// Reads a CLIPVisionConfig or SiglipVisionConfig (the vision_config of a LLaVA config).
+  /// Refuses what lmms does not implement by name.
   static clip_config from_hf(const io::hf_config& vision_config);
 };
 
@@ -58,16 +65,17 @@ class clip_vision_impl : public torch::nn::Module {
  public:
   explicit clip_vision_impl(const clip_config& c);
   /// pixel_values (N, 3, image_size, image_size) -> hidden states 0..up_to_layer+1 (the
-  /// embeddings, then each layer's output), each (N, 1 + num_patches, hidden). Layers past
+  /// embeddings, then each layer's output), each (N, sequence_length, hidden). Layers past
   /// up_to_layer are not run: a LLaVA tower reading layer -2 never pays for the last one
   /// (-1: the embeddings only).
   std::vector<at::Tensor> hidden_states(const at::Tensor& pixel_values, std::int64_t up_to_layer);
 
   // Tensors under their checkpoint names (holder modules give the dotted paths):
-  at::Tensor patch_embedding_weight;  // embeddings.patch_embedding.weight (hidden, 3, p, p), no bias
-  at::Tensor class_embedding;         // embeddings.class_embedding (hidden)
-  at::Tensor position_embedding;      // embeddings.position_embedding.weight (1 + num_patches, hidden)
-  nn::layer_norm pre_layrnorm{nullptr}, post_layernorm{nullptr};  // sic: CLIP's own spelling
+  at::Tensor patch_embedding_weight;  // embeddings.patch_embedding.weight (hidden, 3, p, p)
+  at::Tensor patch_embedding_bias;    // embeddings.patch_embedding.bias (SigLIP only; CLIP has none)
+  at::Tensor class_embedding;         // embeddings.class_embedding (hidden), CLIP only
+  at::Tensor position_embedding;      // embeddings.position_embedding.weight (sequence_length, hidden)
+  nn::layer_norm pre_layrnorm{nullptr}, post_layernorm{nullptr};  // sic: CLIP's own spelling; no pre-norm in SigLIP
   torch::nn::ModuleList layers{nullptr};                          // encoder.layers
   clip_config config;
   bool gradient_checkpointing = false;
