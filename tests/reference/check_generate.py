@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """`lmms generate --data` against transformers' generate(): greedy answers of the same model
 (base, or base + PEFT adapter) to each sample's first user turn must be the same text (cut at
-"USER", lmms's default stop string for the llava format). LLaVA runs through its AutoProcessor;
-Qwen2-VL through its tokenizer's chat template, Qwen2VLImageProcessorPil and the placeholder
-expansion of Qwen2VLProcessor (whose video processor needs torchvision, not installed).
+"USER", lmms's default stop string for the llava format). LLaVA-1.5 / NeXT / Interleave run
+through their AutoProcessor; Qwen2-VL and LLaVA-OneVision through their tokenizer's chat
+template, their PIL image processor and their processor's placeholder expansion (their
+processors' video processors need torchvision, not installed).
 
     python tests/reference/check_generate.py LMMS_JSONL MODEL_DIR DATA_FILE IMAGE_FOLDER MAX_NEW [ADAPTER_DIR]
 """
@@ -44,12 +45,56 @@ class Qwen2VLInputs:
         return out
 
 
+class OnevisionInputs:
+    """LlavaOnevisionProcessor's image path: chat template text, anyres tiles, each <image>
+    repeated as its replace_image_token counts (the processor object is made without the video
+    processor its constructor insists on)."""
+
+    def __init__(self, model_dir: str):
+        from transformers import AutoTokenizer, LlavaOnevisionImageProcessorPil, LlavaOnevisionProcessor
+        config = json.loads((pathlib.Path(model_dir) / "config.json").read_text())
+        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        self.chat_template = (pathlib.Path(model_dir) / "chat_template.jinja").read_text()
+        self.image_processor = LlavaOnevisionImageProcessorPil.from_pretrained(model_dir)
+        p = LlavaOnevisionProcessor.__new__(LlavaOnevisionProcessor)
+        p.image_processor, p.tokenizer = self.image_processor, self.tokenizer
+        v = config["vision_config"]
+        p.num_image_tokens = (v["image_size"] // v["patch_size"]) ** 2
+        p.vision_feature_select_strategy = config.get("vision_feature_select_strategy", "full")
+        p.vision_aspect_ratio = config.get("vision_aspect_ratio", "anyres_max_9")
+        p.image_token, p.image_token_id = "<image>", config["image_token_index"]
+        self.processor = p
+
+    def apply_chat_template(self, messages, **kwargs):
+        return self.tokenizer.apply_chat_template(messages, chat_template=self.chat_template, **kwargs)
+
+    def __call__(self, text, images=None, return_tensors="pt"):
+        image_id = self.processor.image_token_id
+        out, counts = {}, []
+        if images:
+            feats = self.image_processor([images], return_tensors="pt")
+            out = {k: feats[k] for k in ("pixel_values", "image_sizes")}
+            out["batch_num_images"] = torch.tensor([len(images)])
+            counts = [len(self.processor.replace_image_token(dict(feats), k)) // len("<image>") for k in range(len(images))]
+        ids = []
+        for t in self.tokenizer(text[0], add_special_tokens=False)["input_ids"]:
+            ids += [image_id] * counts.pop(0) if t == image_id else [t]
+        out["input_ids"] = torch.tensor([ids])
+        out["attention_mask"] = torch.ones_like(out["input_ids"])
+        return out
+
+
 def main() -> int:
     lmms_out, model_dir, data_file, image_folder, max_new = sys.argv[1:6]
     adapter = sys.argv[6] if len(sys.argv) > 6 else None
     model_type = json.loads((pathlib.Path(model_dir) / "config.json").read_text())["model_type"]
     qwen = model_type in ("qwen2_vl", "qwen2_5_vl")
-    processor = Qwen2VLInputs(model_dir) if qwen else AutoProcessor.from_pretrained(model_dir)
+    if qwen:
+        processor = Qwen2VLInputs(model_dir)
+    elif model_type == "llava_onevision":
+        processor = OnevisionInputs(model_dir)
+    else:
+        processor = AutoProcessor.from_pretrained(model_dir)
     model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=torch.float32)
     if adapter:
         from peft import PeftModel

@@ -33,6 +33,13 @@ def main() -> int:
                     if (run / "adapter").exists() else str(run / "model"))
         image_token_id = json.loads((pathlib.Path(base_dir) / "config.json").read_text())["image_token_id"]
         inputs["mm_token_type_ids"] = (inputs["input_ids"] == image_token_id).long()
+    if "image_tiles" in check:  # LLaVA-NeXT / OneVision: lmms's tiles back to back -> (images, max tiles, 3, S, S)
+        tiles = [int(t) for t in check["image_tiles"]]
+        parts = list(torch.split(check["pixel_values"], tiles))
+        inputs["pixel_values"] = torch.stack([torch.cat([p, p.new_zeros(max(tiles) - len(p), *p.shape[1:])]) for p in parts])
+        inputs["image_sizes"] = check["image_sizes"]
+        if max(tiles) == 1 and len(tiles) > 1:  # OneVision's multi-image sample: one tile per image
+            inputs["batch_num_images"] = torch.tensor([len(tiles)])
     if (run / "adapter").exists():
         from peft import PeftModel
         config = json.loads((run / "adapter" / "adapter_config.json").read_text())

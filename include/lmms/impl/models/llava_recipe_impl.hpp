@@ -107,7 +107,10 @@ int train_recipe(const recipe::resolved& r) {
                             {"logits", model->forward(batch.input_ids, batch.attention_mask, batch.pixel_values,
                                                       batch.image_sizes, batch.image_tiles)}};
     if (batch.pixel_values.defined()) check.emplace_back("pixel_values", batch.pixel_values);
-    if (batch.image_sizes.defined()) check.emplace_back("image_sizes", batch.image_sizes);
+    if (batch.image_sizes.defined()) {
+      check.emplace_back("image_sizes", batch.image_sizes);
+      check.emplace_back("image_tiles", batch.image_tiles);
+    }
     io::save_safetensors(output / "check_logits.safetensors", check);
   }
   if (!records.empty())

@@ -28,7 +28,17 @@ applied_policies apply_policies(torch::nn::Module& model, const resolved& r, con
       qlora = qlora || policy.kind == "qlora";
       for (const auto& m : modules) lora_prefixes.push_back(m + ".");
     } else if (policy.kind == "full") {
-      out.fully.insert(out.fully.end(), modules.begin(), modules.end());
+      // a component's module absent from this checkpoint (lm_head when tied to the embeddings,
+      // as in Qwen2-0.5B-based models) has nothing to train: the tied embeddings train instead
+      for (const auto& m : modules) {
+        bool present = false;
+        for (const auto& p : model.named_parameters(true))
+          if (p.key() == m || p.key().rfind(m + ".", 0) == 0) {
+            present = true;
+            break;
+          }
+        if (present) out.fully.push_back(m);
+      }
     }
   }
   if (adapter) {

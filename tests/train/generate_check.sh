@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Qwen2-VL / Qwen2.5-VL generation and scoring end to end: train the shipped LoRA recipe for 60 steps, then
-#   - `lmms generate` (KV cache, M-RoPE deltas) one prompt at a time and in left-padded batches
+# Generation and scoring end to end for a family: train its shipped LoRA recipe for 60 steps, then
+#   - `lmms generate` (KV cache; M-RoPE deltas for Qwen2-VL) one prompt at a time and in left-padded batches
 #     of 5 gives the same answers, and transformers + peft generate() gives them too;
 #   - `lmms score` on the eval file gives the trainer's final eval loss.
-#   qwen2_vl_generate.sh SOURCE_DIR RECIPE_BIN LMMS WORK_DIR PYTHON MODEL_DIR
+#   generate_check.sh SOURCE_DIR RECIPE_BIN LMMS WORK_DIR PYTHON MODEL_DIR
 # (MODEL_DIR: the recipe's default model, relative to SOURCE_DIR)
 set -euo pipefail
 src="$1" recipe="$2" lmms="$3" work="$4" python="$5" model="$6"
@@ -16,7 +16,7 @@ data=example_data/shapes/eval.json images=example_data/shapes/images
   --batch-size 5 > "$work/batched.jsonl"
 head -n 3 "$work/one.jsonl"
 cmp "$work/one.jsonl" "$work/batched.jsonl" || { echo "FAIL: batched answers differ"; exit 1; }
-echo "batches of 5 (left-padded, M-RoPE deltas per row) give the same answers as one prompt at a time"
+echo "batches of 5 (left-padded) give the same answers as one prompt at a time"
 "$python" "$src/tests/reference/check_generate.py" "$work/one.jsonl" "$model" "$data" "$images" 8 "$work/adapter"
 score=$("$lmms" score --model "$model" --adapter "$work/adapter" --data "$data" --image-folder "$images" | tail -n 1)
 eval_line=$(grep eval_loss "$work/log.jsonl" | tail -n 1)

@@ -1,0 +1,21 @@
+// recipes/llava/onevision_vision_lora.cpp: LLaVA-OneVision with LoRA on the language model and on the SigLIP
+// tower (same rank, as PEFT keeps one per adapter), the projector in full.
+//
+// Build:  cmake --build build --target llava_onevision_vision_lora
+// Run:    build/bin/llava_onevision_vision_lora [--model.path=DIR --data.file=F --data.image_folder=D ...]
+#include <lmms/lmms.hpp>
+#include <lmms/models/llava/recipe.hpp>
+
+using namespace lmms;
+
+int main(int argc, char** argv) {
+  auto recipe = Recipe{
+      model<llava_onevision>{.path = "example_data/models/tiny-llava-onevision-shapes"},
+      data::llava_json{.file = "example_data/shapes/train.json", .image_folder = "example_data/shapes/images"},
+      llm(lora{.rank = 8}),
+      vision(lora{.rank = 8}),
+      projector(full),
+      train{.epochs = 10, .batch_size = 8, .lr = 2e-3, .warmup_ratio = 0.1, .output_dir = "runs/llava-onevision-vision-lora"},
+  };
+  return run(recipe, argc, argv);
+}
