@@ -134,7 +134,8 @@ loaded_model load_model(const std::filesystem::path& dir) {
       return llava::batch_source_of(prepared.samples, processor, cfg, 0).collate({0});
     };
     m.forward = [model](const training::lm_batch& b) mutable {
-      return model->forward(b.input_ids, b.attention_mask, b.pixel_values, b.image_sizes, b.image_tiles);
+      return model->forward(b.input_ids, b.attention_mask, b.pixel_values, b.image_sizes, b.image_tiles,
+                            b.pixel_values_videos);
     };
     return m;
   }

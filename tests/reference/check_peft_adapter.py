@@ -27,12 +27,14 @@ def main() -> int:
     run = pathlib.Path(sys.argv[1])
     tolerance = float(sys.argv[sys.argv.index("--tolerance") + 1]) if "--tolerance" in sys.argv else 1e-5
     check = load_file(str(run / "check_logits.safetensors"))
-    inputs = {k: v for k, v in check.items() if k in ("input_ids", "pixel_values", "image_grid_thw")}
-    if "image_grid_thw" in inputs:  # Qwen2-VL: M-RoPE needs the token types (1 = image)
+    inputs = {k: v for k, v in check.items()
+              if k in ("input_ids", "pixel_values", "image_grid_thw", "pixel_values_videos", "video_grid_thw")}
+    if "image_grid_thw" in inputs or "video_grid_thw" in inputs:  # Qwen2-VL: M-RoPE needs the token types
         base_dir = (json.loads((run / "adapter" / "adapter_config.json").read_text())["base_model_name_or_path"]
                     if (run / "adapter").exists() else str(run / "model"))
-        image_token_id = json.loads((pathlib.Path(base_dir) / "config.json").read_text())["image_token_id"]
-        inputs["mm_token_type_ids"] = (inputs["input_ids"] == image_token_id).long()
+        config = json.loads((pathlib.Path(base_dir) / "config.json").read_text())
+        inputs["mm_token_type_ids"] = ((inputs["input_ids"] == config["image_token_id"]).long()
+                                       + 2 * (inputs["input_ids"] == config["video_token_id"]).long())
     if "image_tiles" in check:  # LLaVA-NeXT / OneVision: lmms's tiles back to back -> (images, max tiles, 3, S, S)
         tiles = [int(t) for t in check["image_tiles"]]
         parts = list(torch.split(check["pixel_values"], tiles))

@@ -8,6 +8,7 @@
 #include "lmms/data/dataset.hpp"
 #include "lmms/media/image.hpp"
 #include "lmms/media/resize.hpp"
+#include "lmms/media/video.hpp"
 #include "lmms/processors/clip.hpp"
 #include "lmms/text/chat.hpp"
 #include "lmms/text/tokenizer.hpp"

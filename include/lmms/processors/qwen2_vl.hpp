@@ -52,6 +52,8 @@ qwen2_vl_patches qwen2_vl_video_preprocess(const std::vector<media::rgb_image>& 
 
 /// LLM tokens for an image of this size: grid_h * grid_w / merge^2.
 std::int64_t qwen2_vl_image_tokens(int height, int width, const qwen2_vl_image_config& config);
+/// LLM tokens for a video of `frames` frames of this size: ceil(frames / temporal) * grid_h * grid_w / merge^2.
+std::int64_t qwen2_vl_video_tokens(std::int64_t frames, int height, int width, const qwen2_vl_image_config& config);
 
 }  // namespace lmms::processors
 
@@ -115,6 +117,11 @@ std::pair<int, int> smart_resize(int height, int width, int factor, std::int64_t
 std::int64_t qwen2_vl_image_tokens(int height, int width, const qwen2_vl_image_config& c) {
   auto [h, w] = smart_resize(height, width, c.factor(), c.min_pixels, c.max_pixels);
   return static_cast<std::int64_t>(h / c.patch_size) * (w / c.patch_size) / (c.merge_size * c.merge_size);
+}
+
+std::int64_t qwen2_vl_video_tokens(std::int64_t frames, int height, int width, const qwen2_vl_image_config& c) {
+  const std::int64_t grid_t = (frames + c.temporal_patch_size - 1) / c.temporal_patch_size;
+  return grid_t * qwen2_vl_image_tokens(height, width, c);
 }
 
 qwen2_vl_patches qwen2_vl_video_preprocess(const std::vector<media::rgb_image>& frames, const qwen2_vl_image_config& c) {

@@ -97,6 +97,8 @@ struct llava_json {
   std::string on_bad_sample = "error";
   /// several samples per row of max_length tokens (attention and positions stay per sample)
   bool packing = false;
+  /// frames sampled uniformly from each video (lmms-finetune's num_frames)
+  std::int64_t num_frames = 8;
 };
 }  // namespace data
 

@@ -16,6 +16,7 @@ struct data_values {
   std::int64_t max_length = 2048;
   std::string on_bad_sample = "error";
   bool packing = false;
+  std::int64_t num_frames = 8;
 };
 
 struct policy_value {

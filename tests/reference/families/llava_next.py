@@ -108,6 +108,7 @@ def build(kind: str, out: pathlib.Path):
             processor.num_image_tokens = (TILE // PATCH) ** 2
             processor.vision_feature_select_strategy, processor.vision_aspect_ratio = "full", "anyres_max_9"
             processor.image_token, processor.image_token_id = "<image>", image_id
+            processor.video_token = "<video>"
             config = LlavaOnevisionConfig(vision_config=vision, text_config=text, image_token_index=image_id,
                                           video_token_index=tokenizer.convert_tokens_to_ids("<video>"),
                                           vision_feature_layer=-1, vision_feature_select_strategy="full",
@@ -247,6 +248,37 @@ def make_one(out: pathlib.Path, kind: str, cases: dict, pictures: dict) -> dict:
         ids, labels = expand(ref["input_ids"], ref["labels"], image_id, counts)
         rows[case] = (ids, labels, hf, lm)
         run(case, torch.tensor([ids]), torch.ones(1, len(ids), dtype=torch.long), torch.tensor([labels]), hf, lm)
+
+    if kind == "llava-onevision":
+        # a video file (videos family): 8 frames sampled and decoded as lmms-finetune does with
+        # PyAV, each squashed to one tile as LlavaOnevisionVideoProcessor does (with PIL's resize:
+        # the real one needs torchvision), and an image in a later turn
+        import numpy as np
+        from PIL import Image
+
+        from families.videos import sample as sample_video
+        decoded, _, _ = sample_video(out / "videos" / "moving.mp4", 8)
+        ip = processor.image_processor
+        mean, std = np.array(ip.image_mean, np.float32), np.array(ip.image_std, np.float32)
+        frames = []
+        for f in decoded:
+            x = np.asarray(Image.fromarray(f).resize((TILE, TILE), resample=3), np.float64) * ip.rescale_factor
+            frames.append(((x.astype(np.float32) - mean) / std).transpose(2, 0, 1))
+        videos = torch.from_numpy(np.stack(frames))[None]  # (1, 8, 3, S, S)
+        video_id = model.config.video_token_id
+        video_sample = {"system_prompt": None, "image": ["b.png"],
+                        "conversations": ["<video>\nWhat moves?", "The red box.", "And <image> here?", "A square."]}
+        ref = template_reference(ref_tok, template, special, video_sample, True)
+        hf, lm, counts = vision_inputs(kind, processor, [pictures["b.png"]])
+        n_video = len(processor.replace_video_token({"pixel_values_videos": videos}, 0)) // len("<video>")
+        ids, labels = expand(ref["input_ids"], ref["labels"], image_id, counts)
+        ids, labels = expand(ids, labels, video_id, [n_video])
+        run("videofile", torch.tensor([ids]), torch.ones(1, len(ids), dtype=torch.long), torch.tensor([labels]),
+            {**hf, "pixel_values_videos": videos}, {**lm, "pixel_values_videos": videos})
+        (out / "images" / "llava-next" / "samples_video.json").write_text(json.dumps([{
+            "id": "videofile", "image": ["b.png"], "video": "moving.mp4",
+            "conversations": [{"from": "human" if i % 2 == 0 else "gpt", "value": t}
+                              for i, t in enumerate(video_sample["conversations"])]}], indent=1))
 
     # `single` and `text` right-padded into one batch
     (ids_a, lab_a, hf, lm), (ids_b, lab_b, _, _) = rows["single"], rows["text"]

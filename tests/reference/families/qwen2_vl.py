@@ -275,6 +275,24 @@ def make_one(out: pathlib.Path, kind: str) -> dict:
         if not has_video:
             samples[case] = {**sample, "image": images}
 
+    # a video file (videos family), sampled and decoded as lmms-finetune does with PyAV: lmms's
+    # data pipeline on images/qwen2-vl/samples_video.json must give this batch
+    from PIL import Image
+
+    from families.videos import sample as sample_video
+    decoded, _, _ = sample_video(out / "videos" / "moving.mp4", 8)
+    video_sample = {"conversations": ["<video>\nWhat moves?", "The red box.", "And <image> here?", "A square."]}
+    text, segments = render(video_sample)
+    pv, thw = video_patches([Image.fromarray(f) for f in decoded], processor)
+    batch = processor(text=[text], images=[pictures["b.png"]], videos_thw=thw)
+    batch["pixel_values_videos"], batch["video_grid_thw"] = pv, thw
+    labels = labels_for(tokenizer, segments, batch["input_ids"], {image_id, video_id})
+    run("videofile", batch, labels)
+    (image_dir / "samples_video.json").write_text(json.dumps([{
+        "id": "videofile", "image": ["b.png"], "video": "moving.mp4",
+        "conversations": [{"from": "human" if i % 2 == 0 else "gpt", "value": t}
+                          for i, t in enumerate(video_sample["conversations"])]}], indent=1))
+
     # a right-padded batch of two samples: M-RoPE positions with an attention mask
     texts = [render(cases["single"][0])[0], render(cases["text"][0])[0]]
     batch = processor(text=texts, images=[pictures["a.png"]], padding=True)

@@ -39,7 +39,7 @@ qwen2vl::inputs inputs_of(const std::map<std::string, at::Tensor>& out, const st
 
 const char* const model_kinds[] = {"qwen2-vl", "qwen2.5-vl"};
 
-const char* const cases[] = {"single", "multi", "text", "large", "video", "mixed", "batch", "packed"};
+const char* const cases[] = {"single", "multi", "text", "large", "video", "mixed", "videofile", "batch", "packed"};
 }  // namespace
 
 CATCH_TEST_CASE("Qwen2-VL and Qwen2.5-VL match transformers: M-RoPE positions, logits, loss, every gradient", "[models][qwen2_vl][reference]") {
@@ -178,6 +178,19 @@ CATCH_TEST_CASE("Qwen2-VL data pipeline gives transformers' ids, labels, pixel_v
   CATCH_CHECK(two_rows.input_ids.size(0) == 2);
   CATCH_CHECK(two_rows.real_tokens == p.real_tokens);
   CATCH_CHECK(two_rows.label_tokens == p.label_tokens);
+
+  // a video file: 8 frames sampled and decoded as lmms-finetune does with PyAV, patchified
+  auto video_ds = data::load_dataset({.file = ref / "images" / "qwen2-vl" / "samples_video.json",
+                                      .image_folder = ref / "images" / "qwen2-vl", .video_folder = ref / "videos"});
+  auto video_prepared = qwen2vl::prepare_samples(video_ds, chat, config, processor, {.max_length = 4096, .num_frames = 8});
+  CATCH_REQUIRE(video_prepared.samples.size() == 1);
+  training::lm_batch v = qwen2vl::batch_source_of(video_prepared.samples, processor, 0, 0, 8).collate({0});
+  CATCH_CHECK(at::equal(v.input_ids, out.at("videofile.input_ids")));
+  CATCH_CHECK(at::equal(v.labels, out.at("videofile.labels")));
+  CATCH_CHECK(at::equal(v.video_grid_thw, out.at("videofile.video_grid_thw")));
+  CATCH_CHECK(at::equal(v.image_grid_thw, out.at("videofile.image_grid_thw")));
+  CATCH_CHECK(max_abs_diff(v.pixel_values_videos, out.at("videofile.pixel_values_videos")) == 0.0);
+  CATCH_CHECK(max_abs_diff(v.pixel_values, out.at("videofile.pixel_values")) == 0.0);
 
   // a sample too long for max_length is dropped (never cut inside an image span) and counted
   auto tight = qwen2vl::prepare_samples(ds, chat, config, processor, {.max_length = 60});

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "lmms/core/error.hpp"
+#include "lmms/media/video.hpp"
 #include "lmms/models/llava/data.hpp"
 
 namespace lmms::llava {
@@ -10,7 +11,10 @@ prepared_samples prepare_samples(const data::dataset& dataset, const text::chat_
                                  const prepare_options& options, const std::string& source) {
   prepared_samples out;
   const auto image_id = static_cast<text::token_id>(config.image_token_id);
+  const auto video_id = static_cast<text::token_id>(config.video_token_id);
   for (const auto& s : dataset.samples) {
+    if (!s.videos.empty() && config.video_token_id < 0)
+      fail(source, " sample ", s.index, ": has a video, and ", config.model_type, " takes none here (videos: LLaVA-OneVision)");
     text::chat_tokens r;
     try {
       r = chat.render({.system_prompt = s.system_prompt, .turns = s.turns});
@@ -19,11 +23,17 @@ prepared_samples prepare_samples(const data::dataset& dataset, const text::chat_
     }
     sample_tokens t;
     t.images = s.images;
+    t.videos = s.videos;
     t.source_index = s.index;
-    std::int64_t last_image_end = 0;  // tokens up to the end of the last image span
+    std::int64_t last_image_end = 0;  // tokens up to the end of the last media span
     std::size_t image = 0;
     for (std::size_t i = 0; i < r.input_ids.size(); ++i) {
-      if (r.input_ids[i] == image_id) {
+      if (!s.videos.empty() && r.input_ids[i] == video_id) {  // num_frames frames, always (media/video.hpp)
+        const std::int64_t n = config.video_tokens(options.num_frames);
+        t.input_ids.insert(t.input_ids.end(), static_cast<std::size_t>(n), video_id);
+        t.labels.insert(t.labels.end(), static_cast<std::size_t>(n), text::ignore_index);
+        last_image_end = static_cast<std::int64_t>(t.input_ids.size());
+      } else if (r.input_ids[i] == image_id) {
         std::int64_t per_image = config.image_tokens();
         if (config.anyres) {  // the count depends on the image's size: read from its header
           if (image >= s.images.size())
@@ -85,11 +95,11 @@ at::Tensor image_pixels(const media::rgb_image& image, const processors::clip_co
 
 training::batch_source batch_source_of(const std::vector<sample_tokens>& samples, const processors::clip_config& processor,
                                        const llava_config& config, text::token_id pad_token_id,
-                                       std::int64_t pack_max_length) {
+                                       std::int64_t pack_max_length, int num_frames) {
   const std::vector<sample_tokens>* all = &samples;
-  return {samples.size(), [all, processor, config, pad_token_id, pack_max_length](const std::vector<std::size_t>& indices) {
+  return {samples.size(), [all, processor, config, pad_token_id, pack_max_length, num_frames](const std::vector<std::size_t>& indices) {
             std::vector<training::token_sample> text;
-            std::vector<at::Tensor> pixels;
+            std::vector<at::Tensor> pixels, videos;
             std::vector<std::int64_t> sizes, tiles;
             for (std::size_t i : indices) {
               const sample_tokens& s = (*all)[i];
@@ -99,6 +109,14 @@ training::batch_source batch_source_of(const std::vector<sample_tokens>& samples
                 pixels.push_back(image_pixels(image, processor, config, s.images.size()));
                 sizes.insert(sizes.end(), {image.height, image.width});
                 tiles.push_back(pixels.back().size(0));
+              }
+              for (const auto& file : s.videos) {  // OneVision: each frame as one squashed tile
+                std::vector<at::Tensor> frames;
+                for (const auto& frame : media::load_video(file, num_frames).frames) {
+                  processors::pixel_values pv = processors::clip_preprocess(frame, processor);
+                  frames.push_back(at::from_blob(pv.data.data(), {pv.channels, pv.height, pv.width}, at::kFloat).clone());
+                }
+                videos.push_back(at::stack(frames));
               }
             }
             std::vector<const training::token_sample*> chosen;
@@ -112,6 +130,7 @@ training::batch_source batch_source_of(const std::vector<sample_tokens>& samples
                 b.image_tiles = at::tensor(tiles, at::kLong);
               }
             }
+            if (!videos.empty()) b.pixel_values_videos = at::stack(videos);
             return b;
           }};
 }

@@ -87,6 +87,8 @@ llava_config llava_config::from_hf(const io::hf_config& c) {
     }
     l.anyres = a;
   }
+  if (type == "llava_onevision")
+    l.video_token_id = c.has("video_token_id") ? c.get_int("video_token_id") : c.get_int_or("video_token_index", -1);
   return l;
 }
 
@@ -181,12 +183,43 @@ at::Tensor llava_model_impl::image_embeddings(const at::Tensor& pixel_values, co
   return out.empty() ? features.new_empty({0, features.size(-1)}) : at::cat(out, 0);
 }
 
+at::Tensor llava_model_impl::video_embeddings(const at::Tensor& videos) {
+  if (videos.dim() != 5) fail("pixel_values_videos must be (videos, frames, 3, S, S); got ", videos.sizes());
+  const std::int64_t n = videos.size(0), frames = videos.size(1);
+  at::Tensor f = image_features(videos.flatten(0, 1));  // (n * frames, grid * grid, D)
+  const std::int64_t side = config.vision.image_size / config.vision.patch_size, pooled = (side + 1) / 2;
+  if (f.size(1) != side * side)
+    fail("OneVision video pooling needs one feature per patch; the feature strategy leaves ", f.size(1));
+  // apply_pooling: (frames, D, side, side) resized bilinearly to ceil(side / 2) per side
+  at::Tensor grid = f.view({n * frames, side, side, -1}).permute({0, 3, 1, 2}).contiguous();
+  grid = at::upsample_bilinear2d(grid, {pooled, pooled}, false).permute({0, 2, 3, 1});
+  at::Tensor per_video = grid.reshape({n, frames * pooled * pooled, -1});
+  at::Tensor newline = image_newline.to(per_video.scalar_type()).view({1, 1, -1}).expand({n, 1, -1});
+  return at::cat({per_video, newline}, 1).flatten(0, 1);
+}
+
 at::Tensor llava_model_impl::input_embeddings(const at::Tensor& input_ids, const at::Tensor& pixel_values,
-                                              const at::Tensor& image_sizes, const at::Tensor& image_tiles) {
+                                              const at::Tensor& image_sizes, const at::Tensor& image_tiles,
+                                              const at::Tensor& pixel_values_videos) {
   at::Tensor embeds = language_model->embed(input_ids);
   at::Tensor is_image = input_ids == config.image_token_id;
   const std::int64_t image_tokens = is_image.sum().item<std::int64_t>();
   const bool has_pixels = pixel_values.defined() && pixel_values.size(0) > 0;
+  if (config.video_token_id >= 0) {
+    at::Tensor is_video = input_ids == config.video_token_id;
+    const std::int64_t video_tokens = is_video.sum().item<std::int64_t>();
+    const bool has_videos = pixel_values_videos.defined() && pixel_values_videos.size(0) > 0;
+    if (video_tokens != 0 || has_videos) {
+      if (!has_videos) fail("the batch has ", video_tokens, " <video> tokens but no pixel_values_videos");
+      at::Tensor features = video_embeddings(pixel_values_videos).to(embeds.scalar_type());
+      if (features.size(0) != video_tokens)
+        fail("the batch has ", video_tokens, " <video> tokens but its videos give ", features.size(0),
+             " embeddings (each <video> expands to frames * ceil(grid / 2)^2 + 1 tokens)");
+      embeds = embeds.masked_scatter(is_video.unsqueeze(-1).expand_as(embeds), features);
+    }
+  } else if (pixel_values_videos.defined() && pixel_values_videos.size(0) > 0) {
+    fail(config.model_type, " with this config takes no videos");
+  }
   if (!has_pixels) {
     if (image_tokens != 0)
       fail("the batch has ", image_tokens, " <image> tokens but no pixel_values");
@@ -209,16 +242,17 @@ at::Tensor llava_model_impl::input_embeddings(const at::Tensor& input_ids, const
 
 at::Tensor llava_model_impl::hidden_states(const at::Tensor& input_ids, const at::Tensor& attention_mask,
                                            const at::Tensor& pixel_values, const at::Tensor& image_sizes,
-                                           const at::Tensor& image_tiles) {
-  at::Tensor embeds = input_embeddings(input_ids, pixel_values, image_sizes, image_tiles);
+                                           const at::Tensor& image_tiles, const at::Tensor& pixel_values_videos) {
+  at::Tensor embeds = input_embeddings(input_ids, pixel_values, image_sizes, image_tiles, pixel_values_videos);
   at::Tensor positions = lm::packed_position_ids(attention_mask, input_ids.size(0), input_ids.size(1));
   return language_model->forward_embeds(embeds, positions, attention_mask);
 }
 
 at::Tensor llava_model_impl::forward(const at::Tensor& input_ids, const at::Tensor& attention_mask,
                                      const at::Tensor& pixel_values, const at::Tensor& image_sizes,
-                                     const at::Tensor& image_tiles) {
-  return logits_from_hidden(hidden_states(input_ids, attention_mask, pixel_values, image_sizes, image_tiles));
+                                     const at::Tensor& image_tiles, const at::Tensor& pixel_values_videos) {
+  return logits_from_hidden(
+      hidden_states(input_ids, attention_mask, pixel_values, image_sizes, image_tiles, pixel_values_videos));
 }
 
 at::Tensor llava_model_impl::logits_from_hidden(const at::Tensor& hidden) {

@@ -70,7 +70,8 @@ int train_recipe(const recipe::resolved& r) {
     auto ds = data::load_dataset({.file = file, .image_folder = r.data.image_folder, .video_folder = r.data.video_folder,
                                   .on_bad = on_bad});
     for (const auto& p : ds.report.problems) std::fprintf(stderr, "skipped: %s\n", p.c_str());
-    auto prepared = prepare_samples(ds, chat, config, {.max_length = r.data.max_length}, file);
+    auto prepared = prepare_samples(ds, chat, config,
+                                    {.max_length = r.data.max_length, .num_frames = static_cast<int>(r.data.num_frames)}, file);
     for (const auto& p : prepared.problems) std::fprintf(stderr, "dropped: %s\n", p.c_str());
     std::printf("%s: %zu samples (%zu skipped as malformed, %zu dropped as too long, %zu truncated)\n", file.c_str(),
                 prepared.samples.size(), ds.report.skipped, prepared.dropped, prepared.truncated);
@@ -88,24 +89,27 @@ int train_recipe(const recipe::resolved& r) {
   training::loop_options o = recipe::loop_options_of(r, pad);
   recipe::print_trainable(*model, samples.size(), applied);
   auto hidden = [model](const training::lm_batch& b) mutable {
-    return model->hidden_states(b.input_ids, b.attention_mask, b.pixel_values, b.image_sizes, b.image_tiles);
+    return model->hidden_states(b.input_ids, b.attention_mask, b.pixel_values, b.image_sizes, b.image_tiles,
+                                b.pixel_values_videos);
   };
   auto head = [model](const at::Tensor& h) mutable { return model->logits_from_hidden(h); };
   training::lm_trainer trainer(model.ptr(), hidden, head, o);
   // packing: each micro-batch's samples share rows of max_length tokens; eval batches stay unpacked
   const std::int64_t pack = r.data.packing ? r.data.max_length : 0;
-  auto records =
-      trainer.run(batch_source_of(samples, processor, config, pad, pack), batch_source_of(eval, processor, config, pad));
+  const auto frames = static_cast<int>(r.data.num_frames);
+  auto records = trainer.run(batch_source_of(samples, processor, config, pad, pack, frames),
+                             batch_source_of(eval, processor, config, pad, 0, frames));
 
   // ---- outputs ----
   recipe::write_outputs(*model, r, applied, model_dir, models::checkpoint_names(checkpoint));
   if (r.train.check_logits) {
     model->eval();
     at::NoGradGuard no_grad;
-    auto batch = batch_source_of(samples, processor, config, pad).collate({0});
+    auto batch = batch_source_of(samples, processor, config, pad, 0, frames).collate({0});
     io::named_tensors check{{"input_ids", batch.input_ids},
                             {"logits", model->forward(batch.input_ids, batch.attention_mask, batch.pixel_values,
-                                                      batch.image_sizes, batch.image_tiles)}};
+                                                      batch.image_sizes, batch.image_tiles, batch.pixel_values_videos)}};
+    if (batch.pixel_values_videos.defined()) check.emplace_back("pixel_values_videos", batch.pixel_values_videos);
     if (batch.pixel_values.defined()) check.emplace_back("pixel_values", batch.pixel_values);
     if (batch.image_sizes.defined()) {
       check.emplace_back("image_sizes", batch.image_sizes);

@@ -3,6 +3,7 @@
 
 #include "lmms/core/error.hpp"
 #include "lmms/media/image.hpp"
+#include "lmms/media/video.hpp"
 #include "lmms/models/qwen2_vl/data.hpp"
 
 namespace lmms::qwen2vl {
@@ -12,14 +13,9 @@ prepared_samples prepare_samples(const data::dataset& dataset, const text::chat_
                                  const std::string& source) {
   prepared_samples out;
   const auto image_id = static_cast<text::token_id>(config.image_token_id);
+  const auto video_id = static_cast<text::token_id>(config.video_token_id);
   for (const auto& s : dataset.samples) {
     auto where = [&] { return source + " sample " + std::to_string(s.index); };
-    if (!s.videos.empty()) {
-      // video frames need a decoder (FFmpeg), which lmms does not have yet
-      out.problems.push_back(where() + ": has a video; lmms cannot decode videos yet (images and text only)");
-      ++out.dropped;
-      continue;
-    }
     text::chat_tokens r;
     try {
       r = chat.render({.system_prompt = s.system_prompt, .turns = s.turns});
@@ -28,13 +24,28 @@ prepared_samples prepare_samples(const data::dataset& dataset, const text::chat_
     }
     if (static_cast<std::size_t>(r.images) != s.images.size())
       fail(where(), ": ", r.images, " <image> placeholders but ", s.images.size(), " images");
+    if (static_cast<std::size_t>(r.videos) != s.videos.size())
+      fail(where(), ": ", r.videos, " <video> placeholders but ", s.videos.size(), " videos");
     sample_tokens t;
     t.images = s.images;
+    t.videos = s.videos;
     t.source_index = s.index;
     std::int64_t last_media_end = 0;
-    std::size_t image = 0;
+    std::size_t image = 0, video = 0;
     for (std::size_t i = 0; i < r.input_ids.size(); ++i) {
-      if (r.input_ids[i] == image_id) {
+      if (r.input_ids[i] == video_id) {
+        std::int64_t n = 0;
+        try {  // the size from the container; num_frames frames, always (media/video.hpp)
+          auto info = media::probe_video(s.videos[video]);
+          n = processors::qwen2_vl_video_tokens(options.num_frames, info.height, info.width, processor);
+        } catch (const lmms::error& e) {
+          fail(where(), ": ", std::string(e.what()).substr(6));
+        }
+        ++video;
+        t.input_ids.insert(t.input_ids.end(), static_cast<std::size_t>(n), video_id);
+        t.labels.insert(t.labels.end(), static_cast<std::size_t>(n), text::ignore_index);
+        last_media_end = static_cast<std::int64_t>(t.input_ids.size());
+      } else if (r.input_ids[i] == image_id) {
         std::int64_t n = 0;
         try {
           auto [w, h] = media::image_size(s.images[image]);
@@ -57,12 +68,13 @@ prepared_samples prepare_samples(const data::dataset& dataset, const text::chat_
 }
 
 training::batch_source batch_source_of(const std::vector<sample_tokens>& samples,
-                                       const processors::qwen2_vl_image_config& processor, text::token_id pad_token_id, std::int64_t pack_max_length) {
+                                       const processors::qwen2_vl_image_config& processor, text::token_id pad_token_id,
+                                       std::int64_t pack_max_length, int num_frames) {
   const std::vector<sample_tokens>* all = &samples;
-  return {samples.size(), [all, processor, pad_token_id, pack_max_length](const std::vector<std::size_t>& indices) {
+  return {samples.size(), [all, processor, pad_token_id, pack_max_length, num_frames](const std::vector<std::size_t>& indices) {
             std::vector<training::token_sample> text;
-            std::vector<at::Tensor> pixels;
-            std::vector<std::int64_t> grids;
+            std::vector<at::Tensor> pixels, video_pixels;
+            std::vector<std::int64_t> grids, video_grids;
             for (std::size_t i : indices) {
               const sample_tokens& s = (*all)[i];
               text.push_back({s.input_ids, s.labels});
@@ -70,6 +82,11 @@ training::batch_source batch_source_of(const std::vector<sample_tokens>& samples
                 auto p = processors::qwen2_vl_preprocess(media::load_image(file), processor);
                 pixels.push_back(at::from_blob(p.data.data(), {p.count(), processor.patch_values()}, at::kFloat).clone());
                 grids.insert(grids.end(), {p.grid_t, p.grid_h, p.grid_w});
+              }
+              for (const auto& file : s.videos) {
+                auto p = processors::qwen2_vl_video_preprocess(media::load_video(file, num_frames).frames, processor);
+                video_pixels.push_back(at::from_blob(p.data.data(), {p.count(), processor.patch_values()}, at::kFloat).clone());
+                video_grids.insert(video_grids.end(), {p.grid_t, p.grid_h, p.grid_w});
               }
             }
             std::vector<const training::token_sample*> chosen;
@@ -79,6 +96,10 @@ training::batch_source batch_source_of(const std::vector<sample_tokens>& samples
             if (!pixels.empty()) {
               b.pixel_values = at::cat(pixels, 0);
               b.image_grid_thw = at::tensor(grids, at::kLong).reshape({-1, 3});
+            }
+            if (!video_pixels.empty()) {
+              b.pixel_values_videos = at::cat(video_pixels, 0);
+              b.video_grid_thw = at::tensor(video_grids, at::kLong).reshape({-1, 3});
             }
             return b;
           }};

@@ -51,7 +51,9 @@ int train_recipe(const recipe::resolved& r) {
     auto ds = data::load_dataset({.file = file, .image_folder = r.data.image_folder, .video_folder = r.data.video_folder,
                                   .on_bad = on_bad});
     for (const auto& p : ds.report.problems) std::fprintf(stderr, "skipped: %s\n", p.c_str());
-    auto prepared = prepare_samples(ds, chat, config, processor, {.max_length = r.data.max_length}, file);
+    const auto frames = static_cast<int>(r.data.num_frames);
+    auto prepared =
+        prepare_samples(ds, chat, config, processor, {.max_length = r.data.max_length, .num_frames = frames}, file);
     for (const auto& p : prepared.problems) std::fprintf(stderr, "dropped: %s\n", p.c_str());
     std::printf("%s: %zu samples (%zu skipped as malformed, %zu dropped, %zu truncated)\n", file.c_str(),
                 prepared.samples.size(), ds.report.skipped, prepared.dropped, prepared.truncated);
@@ -71,18 +73,24 @@ int train_recipe(const recipe::resolved& r) {
   training::lm_trainer trainer(model.ptr(), hidden, head, o);
   // packing: each micro-batch's samples share rows of max_length tokens; eval batches stay unpacked
   const std::int64_t pack = r.data.packing ? r.data.max_length : 0;
-  auto records = trainer.run(batch_source_of(samples, processor, pad, pack), batch_source_of(eval, processor, pad));
+  const auto frames = static_cast<int>(r.data.num_frames);
+  auto records = trainer.run(batch_source_of(samples, processor, pad, pack, frames),
+                             batch_source_of(eval, processor, pad, 0, frames));
 
   // ---- outputs ----
   recipe::write_outputs(*model, r, applied, model_dir, models::checkpoint_names(checkpoint));
   if (r.train.check_logits) {
     model->eval();
     at::NoGradGuard no_grad;
-    auto batch = batch_source_of(samples, processor, pad).collate({0});
+    auto batch = batch_source_of(samples, processor, pad, 0, frames).collate({0});
     io::named_tensors check{{"input_ids", batch.input_ids}, {"logits", model->forward(inputs_of(batch))}};
     if (batch.pixel_values.defined()) {
       check.emplace_back("pixel_values", batch.pixel_values);
       check.emplace_back("image_grid_thw", batch.image_grid_thw);
+    }
+    if (batch.pixel_values_videos.defined()) {
+      check.emplace_back("pixel_values_videos", batch.pixel_values_videos);
+      check.emplace_back("video_grid_thw", batch.video_grid_thw);
     }
     io::save_safetensors(output / "check_logits.safetensors", check);
   }

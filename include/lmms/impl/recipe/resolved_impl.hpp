@@ -27,6 +27,7 @@ void each_field(R& r, F&& f) {
   f("data", "max_length", r.data.max_length, "tokens per sample after media expansion; image spans are never cut");
   f("data", "on_bad_sample", r.data.on_bad_sample, "a malformed sample: error (stop) or skip (drop and count)");
   f("data", "packing", r.data.packing, "pack several samples into each row of max_length tokens (per-sample attention and positions)");
+  f("data", "num_frames", r.data.num_frames, "frames sampled uniformly from each video");
   for (auto& [component, p] : r.policies) {
     if (p.kind != "lora" && p.kind != "qlora") continue;
     f(component, "rank", p.options.rank, "LoRA rank r");

@@ -27,13 +27,14 @@ namespace lmms::llava {
 
 struct sample_tokens {
   std::vector<text::token_id> input_ids, labels;
-  std::vector<std::filesystem::path> images;
+  std::vector<std::filesystem::path> images, videos;
   std::size_t source_index = 0;  // position in the dataset file, for error messages
 };
 
 struct prepare_options {
   std::int64_t max_length = 2048;
   bool drop_too_long = true;  // false: a sample whose image span does not fit is an error
+  int num_frames = 8;         // frames sampled from each video (media/video.hpp)
 };
 
 struct prepared_samples {
@@ -59,10 +60,11 @@ at::Tensor image_pixels(const media::rgb_image& image, const processors::clip_co
 /// The trainer's view: collate(indices) decodes and processes the images of those samples
 /// (an unreadable image is an error naming the file) and right-pads the text; with
 /// pack_max_length > 0 the samples share rows of that many tokens (training::collate_packed).
-/// Anyres models also get image_sizes and image_tiles.
+/// Anyres models also get image_sizes and image_tiles; OneVision's videos (num_frames frames
+/// each, as prepared) pixel_values_videos (videos, frames, 3, S, S).
 training::batch_source batch_source_of(const std::vector<sample_tokens>& samples, const processors::clip_config& processor,
                                        const llava_config& config, text::token_id pad_token_id,
-                                       std::int64_t pack_max_length = 0);
+                                       std::int64_t pack_max_length = 0, int num_frames = 8);
 
 }  // namespace lmms::llava
 

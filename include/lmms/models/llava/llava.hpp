@@ -38,6 +38,7 @@ struct llava_config {
   lm::decoder_config text;
   vit::clip_config vision;
   std::int64_t image_token_id = 0;
+  std::int64_t video_token_id = -1;  // OneVision's <video> (-1: the model takes no videos)
   /// Which CLIP hidden states feed the projector, as indices into (embeddings, layer 1 output,
   /// ...): transformers' vision_feature_layer with negatives resolved. Several are concatenated.
   std::vector<std::int64_t> feature_layers;
@@ -54,6 +55,12 @@ struct llava_config {
   /// <image> tokens of an image of height x width in a sample of `images_in_sample` images.
   std::int64_t image_tokens(int height, int width, std::size_t images_in_sample) const {
     return anyres ? anyres->image_tokens(height, width, with_tiles(images_in_sample)) : image_tokens();
+  }
+  /// <video> tokens of a video of `frames` frames (OneVision: each frame's features pooled 2x2,
+  /// then one newline): frames * ceil(grid / 2)^2 + 1.
+  std::int64_t video_tokens(std::int64_t frames) const {
+    const std::int64_t side = vision.image_size / vision.patch_size, pooled = (side + 1) / 2;
+    return frames * pooled * pooled + 1;
   }
   /// Whether an image of a sample with this many images is split into anyres tiles.
   bool with_tiles(std::size_t images_in_sample) const {
@@ -85,18 +92,23 @@ class llava_model_impl : public torch::nn::Module {
   /// transformers does for NeXT), pixel_values their tiles back to back.
   at::Tensor image_embeddings(const at::Tensor& pixel_values, const at::Tensor& image_sizes = {},
                               const at::Tensor& image_tiles = {});
+  /// OneVision: pixel_values_videos (videos, frames, 3, S, S) -> each video's embeddings, frame
+  /// features pooled 2x2 (bilinear) and one image_newline after each video, concatenated.
+  at::Tensor video_embeddings(const at::Tensor& pixel_values_videos);
   /// input_ids (B, T) with the <image> ids the data pipeline counted per image, images in
-  /// reading order; pixel_values (tiles, 3, S, S) or undefined for text-only batches. Returns
-  /// float32 logits (B, T, V).
+  /// reading order; pixel_values (tiles, 3, S, S) or undefined for text-only batches; OneVision
+  /// also pixel_values_videos for its <video> ids. Returns float32 logits (B, T, V).
   at::Tensor forward(const at::Tensor& input_ids, const at::Tensor& attention_mask = {},
                      const at::Tensor& pixel_values = {}, const at::Tensor& image_sizes = {},
-                     const at::Tensor& image_tiles = {});
-  /// The inputs_embeds forward uses (text embeddings with image features scattered in).
+                     const at::Tensor& image_tiles = {}, const at::Tensor& pixel_values_videos = {});
+  /// The inputs_embeds forward uses (text embeddings with image and video features scattered in).
   at::Tensor input_embeddings(const at::Tensor& input_ids, const at::Tensor& pixel_values,
-                              const at::Tensor& image_sizes = {}, const at::Tensor& image_tiles = {});
+                              const at::Tensor& image_sizes = {}, const at::Tensor& image_tiles = {},
+                              const at::Tensor& pixel_values_videos = {});
   /// Final hidden states (B, T, H) of the language model (forward without the head).
   at::Tensor hidden_states(const at::Tensor& input_ids, const at::Tensor& attention_mask, const at::Tensor& pixel_values,
-                           const at::Tensor& image_sizes = {}, const at::Tensor& image_tiles = {});
+                           const at::Tensor& image_sizes = {}, const at::Tensor& image_tiles = {},
+                           const at::Tensor& pixel_values_videos = {});
   /// Float logits of decoder hidden states (lm_head, or the embeddings when tied).
   at::Tensor logits_from_hidden(const at::Tensor& hidden);
 

@@ -33,9 +33,9 @@ int train_recipe(const recipe::resolved& r);
 }  // namespace llava
 
 // One shape for the four: components as lmms-finetune names them (image_newline stays frozen,
-// as its "others"), images in any user turn, several per sample. Videos arrive with
-// NeXT-Video and the video decoder.
-#define LMMS_LLAVA_TRAITS(TAG, NAME)                                                       \
+// as its "others"), images in any user turn, several per sample; videos for OneVision
+// (data.num_frames frames each, pooled 2x2). NeXT-Video is not implemented yet.
+#define LMMS_LLAVA_TRAITS(TAG, NAME, VIDEO)                                                \
   template <>                                                                              \
   struct model_traits<TAG> {                                                               \
     static constexpr bool specialized = true;                                              \
@@ -43,15 +43,15 @@ int train_recipe(const recipe::resolved& r);
     using components = type_list<llm_t, vision_t, projector_t>;                            \
     static constexpr const char* component_names[] = {"llm", "vision", "projector"};       \
     using collator = collators::llava;                                                     \
-    static constexpr bool images = true, multi_image = true, video = false;                \
+    static constexpr bool images = true, multi_image = true, video = VIDEO;                \
     static constexpr bool vision_lora = true; /* q/k/v/out_proj, fc1, fc2 of the tower */  \
     static int train(const recipe::resolved& r) { return llava::train_recipe(r); }         \
   };
 
-LMMS_LLAVA_TRAITS(llava_1_5, "llava-1.5")
-LMMS_LLAVA_TRAITS(llava_next, "llava-1.6")
-LMMS_LLAVA_TRAITS(llava_interleave, "llava-interleave")
-LMMS_LLAVA_TRAITS(llava_onevision, "llava-onevision")
+LMMS_LLAVA_TRAITS(llava_1_5, "llava-1.5", false)
+LMMS_LLAVA_TRAITS(llava_next, "llava-1.6", false)
+LMMS_LLAVA_TRAITS(llava_interleave, "llava-interleave", false)
+LMMS_LLAVA_TRAITS(llava_onevision, "llava-onevision", true)
 #undef LMMS_LLAVA_TRAITS
 
 }  // namespace lmms

@@ -2,14 +2,14 @@
 // chatml (text::chat_format::qwen2_vl, media where their placeholders are, in any user turn),
 // each <|image_pad|> expanded to the image's grid_h * grid_w / merge^2 tokens (labels -100),
 // which depends on the image's size: prepare reads each image's header, the batch decodes and
-// patchifies it.
+// patchifies it. Each <|video_pad|> likewise: num_frames frames sampled as lmms-finetune does
+// (media/video.hpp), ceil(num_frames / 2) * grid_h * grid_w / merge^2 tokens.
 //
 //   auto prepared = qwen2vl::prepare_samples(ds, chat, cfg, processor, {.max_length = 2048});
 //   training::batch_source batches = qwen2vl::batch_source_of(prepared.samples, processor, pad_id);
 //
 // A sample longer than max_length is never cut inside a media span: it is truncated after its
-// last image when only text is over, and dropped and counted otherwise. Samples with videos are
-// refused by name until video decoding lands (docs/dataset.md).
+// last media span when only text is over, and dropped and counted otherwise.
 #pragma once
 
 #include "lmms/data/dataset.hpp"
@@ -30,12 +30,13 @@ prepared_samples prepare_samples(const data::dataset& dataset, const text::chat_
                                  const processors::qwen2_vl_image_config& processor, const prepare_options& options,
                                  const std::string& source = "dataset");
 
-/// collate(indices) decodes and patchifies the images of those samples (pixel_values and
-/// image_grid_thw in reading order) and right-pads the text; with pack_max_length > 0 the
-/// samples share rows of that many tokens (training::collate_packed).
+/// collate(indices) decodes and patchifies the images and videos of those samples
+/// (pixel_values / image_grid_thw and pixel_values_videos / video_grid_thw in reading order) and
+/// right-pads the text; with pack_max_length > 0 the samples share rows of that many tokens
+/// (training::collate_packed). num_frames must be the one the samples were prepared with.
 training::batch_source batch_source_of(const std::vector<sample_tokens>& samples,
                                        const processors::qwen2_vl_image_config& processor, text::token_id pad_token_id,
-                                       std::int64_t pack_max_length = 0);
+                                       std::int64_t pack_max_length = 0, int num_frames = 8);
 
 /// The model inputs of a batch.
 inline inputs inputs_of(const training::lm_batch& b) {

@@ -33,9 +33,8 @@ struct model_traits<qwen2_vl> {
   using components = type_list<llm_t, vision_t, projector_t>;
   static constexpr const char* component_names[] = {"llm", "vision", "projector"};
   using collator = collators::qwen2_vl;
-  // video: the model takes it (tested against transformers); the data pipeline cannot decode
-  // video files yet, so recipes with videos are refused until it can
-  static constexpr bool images = true, multi_image = true, video = false;
+  // video: files decoded with FFmpeg, data.num_frames frames each (media/video.hpp)
+  static constexpr bool images = true, multi_image = true, video = true;
   static constexpr bool vision_lora = true;  // qkv, proj, fc1, fc2 of each block
   static int train(const recipe::resolved& r) { return qwen2vl::train_recipe(r); }
 };
@@ -47,7 +46,7 @@ struct model_traits<qwen2_5_vl> {
   using components = type_list<llm_t, vision_t, projector_t>;
   static constexpr const char* component_names[] = {"llm", "vision", "projector"};
   using collator = collators::qwen2_vl;  // one collator for both, as in lmms-finetune
-  static constexpr bool images = true, multi_image = true, video = false;  // as qwen2_vl above
+  static constexpr bool images = true, multi_image = true, video = true;  // as qwen2_vl above
   static constexpr bool vision_lora = true;  // qkv, proj, gate_proj, up_proj, down_proj of each block
   static int train(const recipe::resolved& r) { return qwen2vl::train_recipe(r); }
 };
