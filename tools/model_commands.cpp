@@ -84,7 +84,7 @@ loaded_model load_model(const std::filesystem::path& dir) {
   const std::string type = config.get_string_or("model_type", "");
   auto checkpoint = io::safetensors_checkpoint::open(dir);
   loaded_model m;
-  if (type == "llava" || type == "llava_next" || type == "llava_onevision") {
+  if (type == "llava" || type == "llava_next" || type == "llava_next_video" || type == "llava_onevision") {
     auto cfg = llava::llava_config::from_hf(config);
     llava::llava_model model(cfg);
     llava::load_weights(*model, checkpoint);

@@ -6,13 +6,16 @@ recipes fine-tune on the shapes data, random init (seed 2026), in Hugging Face f
                                 patches) + Llama, llava-1.6's grid pinpoints scaled to 56 px
                                 (a 64x64 picture: 5 tiles, 88 image tokens), the Llama-2-style
                                 tokenizer of tiny-llava-shapes, the llava chat template
+  tiny-llava-next-video-shapes  LlavaNextVideoForConditionalGeneration: the same as next, videos
+                                as frames average-pooled 2x2 (a 64x64 frame: 4 tokens), the
+                                llava-next-video template, <video> in the tokenizer
   tiny-llava-interleave-shapes  LlavaForConditionalGeneration with SigLIP (56 px, 16 tokens per
                                 image) + Qwen2 (tied embeddings), a Qwen2-style tokenizer with
                                 <image> and <video>
   tiny-llava-onevision-shapes   LlavaOnevisionForConditionalGeneration: SigLIP + Qwen2,
                                 OneVision's 6x6 pinpoints scaled to 56 px, anyres_max_9
 
-    python tools/gen/tiny_llava_family_shapes.py KIND [OUT_DIR]   (KIND: next, interleave, onevision)
+    python tools/gen/tiny_llava_family_shapes.py KIND [OUT_DIR]   (KIND: next, next-video, interleave, onevision)
 
 The files are committed; this only reruns when they change.
 """
@@ -43,25 +46,27 @@ def shapes_texts() -> list[str]:
 def main() -> int:
     from transformers import (CLIPVisionConfig, LlamaConfig, LlamaTokenizer, LlavaConfig, LlavaForConditionalGeneration,
                               LlavaNextConfig, LlavaNextForConditionalGeneration, LlavaNextImageProcessorPil,
-                              LlavaNextProcessor, LlavaOnevisionConfig, LlavaOnevisionForConditionalGeneration,
+                              LlavaNextProcessor, LlavaNextVideoConfig, LlavaNextVideoForConditionalGeneration,
+                              LlavaOnevisionConfig, LlavaOnevisionForConditionalGeneration,
                               LlavaOnevisionImageProcessorPil, LlavaProcessor, Qwen2Config, Qwen2TokenizerFast,
                               SiglipImageProcessorPil, SiglipVisionConfig)
 
     kind = sys.argv[1] if len(sys.argv) > 1 else ""
-    if kind not in ("next", "interleave", "onevision"):
+    if kind not in ("next", "next-video", "interleave", "onevision"):
         print(__doc__)
         return 2
     out = pathlib.Path(sys.argv[2] if len(sys.argv) > 2 else ROOT / "example_data" / "models" / f"tiny-llava-{kind}-shapes")
     texts = shapes_texts()
-    if kind == "next":
+    if kind in ("next", "next-video"):
         common.CORPUS = texts * 4 + common.CORPUS
-        tok = common.llama_sentencepiece_bpe(extra_special=["<image>", "<pad>"], vocab_size=400)
+        extra = ["<image>", "<pad>"] + (["<video>"] if kind == "next-video" else [])
+        tok = common.llama_sentencepiece_bpe(extra_special=extra, vocab_size=400)
         tokenizer = LlamaTokenizer(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
                                    pad_token="<pad>", add_bos_token=True, add_eos_token=False, model_max_length=512)
         pinpoints = [[TILE, 2 * TILE], [2 * TILE, TILE], [2 * TILE, 2 * TILE], [3 * TILE, TILE], [TILE, 3 * TILE]]
         image_processor = LlavaNextImageProcessorPil(size={"shortest_edge": TILE}, crop_size={"height": TILE, "width": TILE},
                                                      image_grid_pinpoints=pinpoints)
-        template = (TEMPLATES / "llava-1.5.jinja").read_text()
+        template = (TEMPLATES / ("llava-1.5.jinja" if kind == "next" else "llava-next-video.jinja")).read_text()
         processor = LlavaNextProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=PATCH,
                                        vision_feature_select_strategy="default", num_additional_image_tokens=1,
                                        chat_template=template)
@@ -70,11 +75,15 @@ def main() -> int:
         text = LlamaConfig(vocab_size=len(tokenizer), hidden_size=128, intermediate_size=256, num_hidden_layers=4,
                            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512, rms_norm_eps=1e-5,
                            pad_token_id=tokenizer.pad_token_id, bos_token_id=1, eos_token_id=2, tie_word_embeddings=False)
-        config = LlavaNextConfig(vision_config=vision, text_config=text,
-                                 image_token_index=tokenizer.convert_tokens_to_ids("<image>"), vision_feature_layer=-2,
-                                 vision_feature_select_strategy="default", image_grid_pinpoints=pinpoints,
-                                 tie_word_embeddings=False)
-        model_class = LlavaNextForConditionalGeneration
+        config = dict(vision_config=vision, text_config=text, image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+                      vision_feature_layer=-2, vision_feature_select_strategy="default", image_grid_pinpoints=pinpoints,
+                      tie_word_embeddings=False)
+        if kind == "next":
+            config, model_class = LlavaNextConfig(**config), LlavaNextForConditionalGeneration
+        else:  # LlavaNextVideoProcessor needs torchvision: the image processor and template are saved as for next
+            config = LlavaNextVideoConfig(**config, video_token_index=tokenizer.convert_tokens_to_ids("<video>"),
+                                          spatial_pool_mode="average", spatial_pool_stride=2)
+            model_class = LlavaNextVideoForConditionalGeneration
     else:
         tokenizer_kinds.train_text = lambda seed=7: texts * 8 + ["system user assistant"] * 8
         tok = tokenizer_kinds.byte_level_tokenizer(tokenizer_kinds.QWEN2_PATTERN,

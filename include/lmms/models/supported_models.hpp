@@ -3,8 +3,8 @@
 //
 // Ids and HF paths follow lmms-finetune's supported_models.py so that scripts written for it
 // keep their names. A model flips to implemented when its model folder lands with tests (the
-// LLaVA-1.6 Mistral and 34B variants wait for their chat templates, [INST] and chatml, which
-// lmms-finetune never registered either).
+// LLaVA-1.6 Mistral and 34B variants and NeXT-Video-34B wait for their chat templates, [INST]
+// and chatml, which lmms-finetune never registered or verified either).
 #pragma once
 
 #include <span>
@@ -26,8 +26,8 @@ inline constexpr supported_model supported_models_table[] = {
     {"llava-1.6-vicuna-13b", "llava-hf/llava-v1.6-vicuna-13b-hf", "llava-1.6", true},
     {"llava-1.6-mistral-7b", "llava-hf/llava-v1.6-mistral-7b-hf", "llava-1.6", false},
     {"llava-1.6-34b", "llava-hf/llava-v1.6-34b-hf", "llava-1.6", false},
-    {"llava-next-video-7b", "llava-hf/LLaVA-NeXT-Video-7B-hf", "llava-next-video", false},
-    {"llava-next-video-7b-32k", "llava-hf/LLaVA-NeXT-Video-7B-32K-hf", "llava-next-video", false},
+    {"llava-next-video-7b", "llava-hf/LLaVA-NeXT-Video-7B-hf", "llava-next-video", true},
+    {"llava-next-video-7b-32k", "llava-hf/LLaVA-NeXT-Video-7B-32K-hf", "llava-next-video", true},
     {"llava-next-video-34b", "llava-hf/LLaVA-NeXT-Video-34B-hf", "llava-next-video", false},
     {"llava-interleave-qwen-0.5b", "llava-hf/llava-interleave-qwen-0.5b-hf", "llava-interleave", true},
     {"llava-interleave-qwen-7b", "llava-hf/llava-interleave-qwen-7b-hf", "llava-interleave", true},

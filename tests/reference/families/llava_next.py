@@ -6,6 +6,9 @@ for it (PIL backends) and lmms-finetune's chat template:
                          "USER: ... ASSISTANT:" with BOS / EOS)
   tiny-llava-interleave  LlavaForConditionalGeneration with a SigLIP tower + Qwen2 (one tile
                          per image, feature strategy "full"; chatml-style interleave template)
+  tiny-llava-next-video  LlavaNextVideoForConditionalGeneration: tiny-llava-next's shape, videos
+                         as frames average-pooled 2x2 before the projector (the llava-next-video
+                         template, BOS / EOS)
   tiny-llava-onevision   LlavaOnevisionForConditionalGeneration: SigLIP + Qwen2, anyres_max_9
                          (the cap is reached by the `large` image), one padded tile per image
                          in multi-image samples
@@ -45,6 +48,7 @@ OV_PINPOINTS = [[28 * i, 28 * j] for i in range(1, 7) for j in range(1, 7)]  # O
 KINDS = {
     # kind: (tokenizer, template, BOS/EOS + last-token label)
     "llava-next": ("llama2", "llava-1.5.jinja", True),
+    "llava-next-video": ("llama2", "llava-next-video.jinja", True),
     "llava-interleave": ("qwen2-llava", "llava-interleave.lmms-finetune.jinja", False),
     "llava-onevision": ("qwen2-llava", "llava-onevision.lmms-finetune.jinja", False),
 }
@@ -53,14 +57,15 @@ KINDS = {
 def build(kind: str, out: pathlib.Path):
     from transformers import (CLIPVisionConfig, LlamaConfig, LlamaTokenizer, LlavaConfig, LlavaForConditionalGeneration,
                               LlavaNextConfig, LlavaNextForConditionalGeneration, LlavaNextImageProcessorPil,
-                              LlavaNextProcessor, LlavaOnevisionConfig, LlavaOnevisionForConditionalGeneration,
+                              LlavaNextProcessor, LlavaNextVideoConfig, LlavaNextVideoForConditionalGeneration,
+                              LlavaOnevisionConfig, LlavaOnevisionForConditionalGeneration,
                               LlavaOnevisionImageProcessorPil, LlavaOnevisionProcessor, LlavaProcessor, Qwen2Config,
                               Qwen2TokenizerFast, SiglipImageProcessorPil, SiglipVisionConfig)
 
     tok_kind, template_file, _ = KINDS[kind]
     tok = Tokenizer.from_file(str(out / "text" / tok_kind / "tokenizer.json"))
     template = (TEMPLATES / template_file).read_text()
-    if kind == "llava-next":
+    if kind in ("llava-next", "llava-next-video"):
         tokenizer = LlamaTokenizer(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
                                    pad_token="<pad>", add_bos_token=True, add_eos_token=False, model_max_length=4096)
         image_processor = LlavaNextImageProcessorPil(
@@ -73,11 +78,15 @@ def build(kind: str, out: pathlib.Path):
         text = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096, rms_norm_eps=1e-5,
                            pad_token_id=tokenizer.pad_token_id, bos_token_id=1, eos_token_id=2, tie_word_embeddings=False)
-        config = LlavaNextConfig(vision_config=vision, text_config=text,
-                                 image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
-                                 vision_feature_layer=-2, vision_feature_select_strategy="default",
-                                 image_grid_pinpoints=NEXT_PINPOINTS, tie_word_embeddings=False)
-        cls = LlavaNextForConditionalGeneration
+        common = dict(vision_config=vision, text_config=text, image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+                      vision_feature_layer=-2, vision_feature_select_strategy="default",
+                      image_grid_pinpoints=NEXT_PINPOINTS, tie_word_embeddings=False)
+        if kind == "llava-next":
+            config, cls = LlavaNextConfig(**common), LlavaNextForConditionalGeneration
+        else:  # the video processor needs torchvision: images go through LlavaNextProcessor (same counting)
+            config = LlavaNextVideoConfig(**common, video_token_index=tokenizer.convert_tokens_to_ids("<video>"),
+                                          spatial_pool_mode="average", spatial_pool_stride=2)
+            cls = LlavaNextVideoForConditionalGeneration
     else:
         tokenizer = Qwen2TokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
                                        unk_token=None, bos_token=None, model_max_length=4096)
@@ -144,7 +153,7 @@ def vision_inputs(kind: str, processor, images: list) -> tuple[dict, dict, list[
         feats = ip(images, return_tensors="pt")
         n = processor(text=["<image>"], images=images[:1], return_tensors="pt")["input_ids"].eq(image_id).sum().item()
         return {"pixel_values": feats["pixel_values"]}, {"pixel_values": feats["pixel_values"]}, [n] * len(images)
-    if kind == "llava-next":
+    if kind in ("llava-next", "llava-next-video"):
         feats = ip(images, return_tensors="pt")
         counts = [processor(text=["<image>"], images=[im], return_tensors="pt")["input_ids"].eq(image_id).sum().item()
                   for im in images]
@@ -248,6 +257,29 @@ def make_one(out: pathlib.Path, kind: str, cases: dict, pictures: dict) -> dict:
         ids, labels = expand(ref["input_ids"], ref["labels"], image_id, counts)
         rows[case] = (ids, labels, hf, lm)
         run(case, torch.tensor([ids]), torch.ones(1, len(ids), dtype=torch.long), torch.tensor([labels]), hf, lm)
+
+    if kind == "llava-next-video":
+        # a video file: 8 frames sampled and decoded as lmms-finetune does with PyAV, each through
+        # the CLIP steps (shortest edge, center crop, rescale, normalize) as
+        # LlavaNextVideoVideoProcessor does (with PIL's resize: the real one needs torchvision)
+        from transformers import CLIPImageProcessor
+
+        from families.videos import sample as sample_video
+        decoded, _, _ = sample_video(out / "videos" / "moving.mp4", 8)
+        ip = processor.image_processor
+        clip = CLIPImageProcessor(size={"shortest_edge": TILE}, crop_size={"height": TILE, "width": TILE},
+                                  do_center_crop=True, resample=3, image_mean=ip.image_mean, image_std=ip.image_std)
+        videos = clip([f for f in decoded], return_tensors="pt")["pixel_values"][None]  # (1, 8, 3, S, S)
+        video_id = model.config.video_token_id
+        video_sample = {"system_prompt": None, "image": ["b.png"],
+                        "conversations": ["<video>\nWhat moves?", "The red box.", "And <image> here?", "A square."]}
+        ref = template_reference(ref_tok, template, special, video_sample, True)
+        hf, lm, counts = vision_inputs(kind, processor, [pictures["b.png"]])
+        n_video = (TILE // PATCH) ** 2 // 4 * 8  # LlavaNextVideoProcessor.replace_video_token
+        ids, labels = expand(ref["input_ids"], ref["labels"], image_id, counts)
+        ids, labels = expand(ids, labels, video_id, [n_video])
+        run("videofile", torch.tensor([ids]), torch.ones(1, len(ids), dtype=torch.long), torch.tensor([labels]),
+            {**hf, "pixel_values_videos": videos}, {**lm, "pixel_values_videos": videos})
 
     if kind == "llava-onevision":
         # a video file (videos family): 8 frames sampled and decoded as lmms-finetune does with

@@ -1,8 +1,9 @@
-// LLaVA-NeXT, LLaVA-Interleave and LLaVA-OneVision against transformers'
-// LlavaNextForConditionalGeneration, LlavaForConditionalGeneration (SigLIP tower) and
-// LlavaOnevisionForConditionalGeneration on tiny random models (tests/reference/families/
-// llava_next.py): logits, loss and every gradient for one image with two turns, images in two
-// turns, text only, a large image (OneVision's anyres_max_9 cap) and a right-padded batch; bf16
+// LLaVA-NeXT, LLaVA-NeXT-Video, LLaVA-Interleave and LLaVA-OneVision against transformers'
+// LlavaNextForConditionalGeneration, LlavaNextVideoForConditionalGeneration,
+// LlavaForConditionalGeneration (SigLIP tower) and LlavaOnevisionForConditionalGeneration on tiny
+// random models (tests/reference/families/llava_next.py): logits, loss and every gradient for one
+// image with two turns, images in two turns, text only, a large image (OneVision's anyres_max_9
+// cap), a right-padded batch and a video file with an image (NeXT-Video, OneVision); bf16
 // autocast; greedy generation; lmms's data pipeline (ids, labels, anyres tiles) and the anyres
 // arithmetic against the processors' numbers.
 #include <cmath>
@@ -44,6 +45,7 @@ struct kind_info {
   const char* pad;
 };
 const kind_info kinds[] = {{"llava-next", text::chat_format::llava, "<pad>"},
+                           {"llava-next-video", text::chat_format::llava, "<pad>"},
                            {"llava-interleave", text::chat_format::llava_interleave, "<|endoftext|>"},
                            {"llava-onevision", text::chat_format::llava_onevision, "<|endoftext|>"}};
 const char* const cases[] = {"single", "multi", "text", "large", "batch", "videofile"};
@@ -53,7 +55,8 @@ CATCH_TEST_CASE("LLaVA-NeXT, Interleave and OneVision match transformers: logits
   auto ref = lmms::test::reference_dir();
   for (const auto& kind : kinds)
   for (const char* name : cases) {
-    if (std::string(name) == "videofile" && std::string(kind.name) != "llava-onevision") continue;  // OneVision's videos
+    const std::string k = kind.name;
+    if (std::string(name) == "videofile" && k != "llava-onevision" && k != "llava-next-video") continue;  // videos
     CATCH_DYNAMIC_SECTION(kind.name << " " << name) {
       auto model = load_tiny(ref / "models" / ("tiny-" + std::string(kind.name)));
       auto out = io::load_safetensors(ref / "outputs" / ("tiny-" + std::string(kind.name) + ".safetensors"));
@@ -178,7 +181,7 @@ CATCH_TEST_CASE("LLaVA-NeXT, Interleave and OneVision data pipeline gives the pr
         CATCH_CHECK(at::equal(b.image_tiles, out.at(c + "image_tiles")));
       }
     }
-    if (config.video_token_id >= 0) {  // OneVision: a video file, 8 frames as lmms-finetune samples them, and an image
+    if (config.video_token_id >= 0) {  // NeXT-Video, OneVision: a video file, 8 frames as lmms-finetune samples them, and an image
       auto video_ds = data::load_dataset({.file = ref / "images" / "llava-next" / "samples_video.json",
                                           .image_folder = ref / "images" / "llava-next", .video_folder = ref / "videos"});
       auto video_prepared = llava::prepare_samples(video_ds, chat, config, {.max_length = 4096, .num_frames = 8});

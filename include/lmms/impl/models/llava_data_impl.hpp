@@ -14,7 +14,8 @@ prepared_samples prepare_samples(const data::dataset& dataset, const text::chat_
   const auto video_id = static_cast<text::token_id>(config.video_token_id);
   for (const auto& s : dataset.samples) {
     if (!s.videos.empty() && config.video_token_id < 0)
-      fail(source, " sample ", s.index, ": has a video, and ", config.model_type, " takes none here (videos: LLaVA-OneVision)");
+      fail(source, " sample ", s.index, ": has a video, and ", config.model_type,
+           " takes none (videos: LLaVA-NeXT-Video, LLaVA-OneVision)");
     text::chat_tokens r;
     try {
       r = chat.render({.system_prompt = s.system_prompt, .turns = s.turns});
@@ -110,7 +111,7 @@ training::batch_source batch_source_of(const std::vector<sample_tokens>& samples
                 sizes.insert(sizes.end(), {image.height, image.width});
                 tiles.push_back(pixels.back().size(0));
               }
-              for (const auto& file : s.videos) {  // OneVision: each frame as one squashed tile
+              for (const auto& file : s.videos) {  // each frame as one tile (NeXT-Video: resized and cropped)
                 std::vector<at::Tensor> frames;
                 for (const auto& frame : media::load_video(file, num_frames).frames) {
                   processors::pixel_values pv = processors::clip_preprocess(frame, processor);

@@ -36,9 +36,9 @@ std::vector<processors::resolution> parse_pinpoints(const io::hf_config& c) {
 
 llava_config llava_config::from_hf(const io::hf_config& c) {
   const std::string type = c.get_string_or("model_type", "");
-  if (type != "llava" && type != "llava_next" && type != "llava_onevision")
+  if (type != "llava" && type != "llava_next" && type != "llava_onevision" && type != "llava_next_video")
     fail(c.source(), ": model_type ", quote(type), " is not a LLaVA model lmms implements (llava: LLaVA-1.5 and ",
-         "Interleave, llava_next, llava_onevision)");
+         "Interleave, llava_next, llava_next_video, llava_onevision)");
   llava_config l;
   l.model_type = type;
   l.text = lm::decoder_config::from_hf(c.section("text_config"));
@@ -87,8 +87,14 @@ llava_config llava_config::from_hf(const io::hf_config& c) {
     }
     l.anyres = a;
   }
-  if (type == "llava_onevision")
+  if (type == "llava_onevision" || type == "llava_next_video")
     l.video_token_id = c.has("video_token_id") ? c.get_int("video_token_id") : c.get_int_or("video_token_index", -1);
+  if (type == "llava_next_video") {
+    const std::string mode = c.get_string_or("spatial_pool_mode", "average");
+    if (mode != "average")
+      fail(c.source(), ": spatial_pool_mode ", quote(mode), " is not implemented (average, as the released checkpoints)");
+    l.video_pool_stride = static_cast<int>(c.get_int_or("spatial_pool_stride", 2));
+  }
   return l;
 }
 
@@ -114,6 +120,10 @@ llava_model_impl::llava_model_impl(const llava_config& c) : config(c) {
 }
 
 at::Tensor llava_model_impl::image_features(const at::Tensor& pixel_values) {
+  return multi_modal_projector->forward(tower_features(pixel_values));
+}
+
+at::Tensor llava_model_impl::tower_features(const at::Tensor& pixel_values) {
   const std::int64_t deepest = *std::max_element(config.feature_layers.begin(), config.feature_layers.end());
   std::vector<at::Tensor> hidden = vision_tower->hidden_states(pixel_values, deepest - 1);
   std::vector<at::Tensor> picked;
@@ -122,8 +132,7 @@ at::Tensor llava_model_impl::image_features(const at::Tensor& pixel_values) {
     if (config.drop_cls) h = h.narrow(1, 1, h.size(1) - 1);
     picked.push_back(h);
   }
-  at::Tensor features = picked.size() == 1 ? picked[0] : at::cat(picked, -1);
-  return multi_modal_projector->forward(features);
+  return picked.size() == 1 ? picked[0] : at::cat(picked, -1);
 }
 
 at::Tensor llava_model_impl::image_embeddings(const at::Tensor& pixel_values, const at::Tensor& image_sizes,
@@ -186,8 +195,19 @@ at::Tensor llava_model_impl::image_embeddings(const at::Tensor& pixel_values, co
 at::Tensor llava_model_impl::video_embeddings(const at::Tensor& videos) {
   if (videos.dim() != 5) fail("pixel_values_videos must be (videos, frames, 3, S, S); got ", videos.sizes());
   const std::int64_t n = videos.size(0), frames = videos.size(1);
+  const std::int64_t side = config.vision.image_size / config.vision.patch_size;
+  if (config.model_type == "llava_next_video") {  // LlavaNextVideoPooler (average), then the projector
+    at::Tensor t = tower_features(videos.flatten(0, 1));
+    if (t.size(1) != side * side)
+      fail("NeXT-Video pooling needs one feature per patch; the feature strategy leaves ", t.size(1));
+    at::Tensor grid = t.view({n * frames, side, side, -1}).permute({0, 3, 1, 2});
+    const std::int64_t k[2] = {config.video_pool_stride, config.video_pool_stride};
+    grid = at::avg_pool2d(grid, at::IntArrayRef(k, 2), at::IntArrayRef(k, 2));
+    at::Tensor pooled = grid.flatten(2).transpose(1, 2).contiguous();
+    return multi_modal_projector->forward(pooled).reshape({-1, config.text.hidden_size});
+  }
   at::Tensor f = image_features(videos.flatten(0, 1));  // (n * frames, grid * grid, D)
-  const std::int64_t side = config.vision.image_size / config.vision.patch_size, pooled = (side + 1) / 2;
+  const std::int64_t pooled = (side + 1) / 2;
   if (f.size(1) != side * side)
     fail("OneVision video pooling needs one feature per patch; the feature strategy leaves ", f.size(1));
   // apply_pooling: (frames, D, side, side) resized bilinearly to ceil(side / 2) per side

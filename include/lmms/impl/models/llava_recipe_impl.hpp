@@ -34,6 +34,7 @@ struct family {
 family family_of(const std::string& name) {
   if (name == "llava-1.5") return {"llava", false, text::chat_format::llava, "llava_1_5"};
   if (name == "llava-1.6") return {"llava_next", false, text::chat_format::llava, "llava_next"};
+  if (name == "llava-next-video") return {"llava_next_video", false, text::chat_format::llava, "llava_next_video"};
   if (name == "llava-interleave") return {"llava", true, text::chat_format::llava_interleave, "llava_interleave"};
   if (name == "llava-onevision") return {"llava_onevision", true, text::chat_format::llava_onevision, "llava_onevision"};
   fail("the LLaVA runner does not know the model ", quote(name));
@@ -48,10 +49,11 @@ int train_recipe(const recipe::resolved& r) {
   const family fam = family_of(r.model_type);
   auto config = llava_config::from_hf(io::hf_config::load(model_dir));
   if (config.model_type != fam.model_type || config.vision.siglip != fam.siglip) {
-    const char* tag = config.model_type == "llava_next"        ? "llava_next"
-                      : config.model_type == "llava_onevision" ? "llava_onevision"
-                      : config.vision.siglip                   ? "llava_interleave"
-                                                               : "llava_1_5";
+    const char* tag = config.model_type == "llava_next"         ? "llava_next"
+                      : config.model_type == "llava_next_video" ? "llava_next_video"
+                      : config.model_type == "llava_onevision"  ? "llava_onevision"
+                      : config.vision.siglip                    ? "llava_interleave"
+                                                                : "llava_1_5";
     fail(model_dir.string(), "/config.json is a ", config.model_type, " model with a ",
          config.vision.siglip ? "SigLIP" : "CLIP", " tower, not the recipe's ", r.model_type, "; use model<", tag,
          "> for this checkpoint");

@@ -7,6 +7,10 @@
 //     (LlavaOnevisionForConditionalGeneration, llava_onevision): anyres tiles, unpadding, a
 //     learned image_newline per feature row (processors/anyres.hpp); OneVision caps the grid
 //     at anyres_max_9 and gives images of multi-image samples a single tile.
+//   - Videos: OneVision pools each frame's projected features 2x2 (bilinear) and ends the video
+//     with a newline; LLaVA-NeXT-Video (LlavaNextVideoForConditionalGeneration,
+//     llava_next_video: NeXT for images) average-pools the tower's features 2x2 before the
+//     projector, no newline.
 //
 // Parameter names are transformers 5's in-memory names (model.vision_tower.*,
 // model.multi_modal_projector.*, model.language_model.*, lm_head.*), so PEFT adapters name
@@ -38,7 +42,8 @@ struct llava_config {
   lm::decoder_config text;
   vit::clip_config vision;
   std::int64_t image_token_id = 0;
-  std::int64_t video_token_id = -1;  // OneVision's <video> (-1: the model takes no videos)
+  std::int64_t video_token_id = -1;  // <video> of OneVision and NeXT-Video (-1: the model takes no videos)
+  int video_pool_stride = 2;         // NeXT-Video's spatial_pool_stride (average pooling)
   /// Which CLIP hidden states feed the projector, as indices into (embeddings, layer 1 output,
   /// ...): transformers' vision_feature_layer with negatives resolved. Several are concatenated.
   std::vector<std::int64_t> feature_layers;
@@ -56,10 +61,12 @@ struct llava_config {
   std::int64_t image_tokens(int height, int width, std::size_t images_in_sample) const {
     return anyres ? anyres->image_tokens(height, width, with_tiles(images_in_sample)) : image_tokens();
   }
-  /// <video> tokens of a video of `frames` frames (OneVision: each frame's features pooled 2x2,
-  /// then one newline): frames * ceil(grid / 2)^2 + 1.
+  /// <video> tokens of a video of `frames` frames: OneVision frames * ceil(grid / 2)^2 + 1 (pooled
+  /// bilinearly, then one newline); NeXT-Video frames * (grid / stride)^2 (average-pooled).
   std::int64_t video_tokens(std::int64_t frames) const {
-    const std::int64_t side = vision.image_size / vision.patch_size, pooled = (side + 1) / 2;
+    const std::int64_t side = vision.image_size / vision.patch_size;
+    if (model_type == "llava_next_video") return frames * (side / video_pool_stride) * (side / video_pool_stride);
+    const std::int64_t pooled = (side + 1) / 2;
     return frames * pooled * pooled + 1;
   }
   /// Whether an image of a sample with this many images is split into anyres tiles.
@@ -84,6 +91,9 @@ class llava_model_impl : public torch::nn::Module {
  public:
   explicit llava_model_impl(const llava_config& c);
 
+  /// pixel_values (tiles, 3, S, S) -> the tower's selected features of each tile (feature layers
+  /// concatenated, CLS dropped with "default"), before the projector.
+  at::Tensor tower_features(const at::Tensor& pixel_values);
   /// pixel_values (tiles, 3, S, S) -> projected features of each tile (tiles, image_tokens(), text hidden).
   at::Tensor image_features(const at::Tensor& pixel_values);
   /// The embeddings of each image in order, concatenated (tokens, text hidden): one tile per
@@ -92,8 +102,9 @@ class llava_model_impl : public torch::nn::Module {
   /// transformers does for NeXT), pixel_values their tiles back to back.
   at::Tensor image_embeddings(const at::Tensor& pixel_values, const at::Tensor& image_sizes = {},
                               const at::Tensor& image_tiles = {});
-  /// OneVision: pixel_values_videos (videos, frames, 3, S, S) -> each video's embeddings, frame
-  /// features pooled 2x2 (bilinear) and one image_newline after each video, concatenated.
+  /// pixel_values_videos (videos, frames, 3, S, S) -> each video's embeddings, concatenated:
+  /// OneVision's frame features pooled 2x2 (bilinear) and one image_newline after each video;
+  /// NeXT-Video's tower features average-pooled, then projected.
   at::Tensor video_embeddings(const at::Tensor& pixel_values_videos);
   /// input_ids (B, T) with the <image> ids the data pipeline counted per image, images in
   /// reading order; pixel_values (tiles, 3, S, S) or undefined for text-only batches; OneVision
