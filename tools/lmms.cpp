@@ -7,6 +7,7 @@
 //   lmms merge-lora --adapter DIR --output DIR [--base DIR]   fold a LoRA adapter into its base
 //   lmms generate --model DIR ...  answers of a model (+ adapter) to a prompt or a dataset
 //   lmms score --model DIR ...     loss of each sample of a dataset, and the mean
+//   lmms check-data --data FILE    every problem of a dataset, token-length statistics for a model
 //   lmms version                   lmms and libtorch versions
 #include <cstdio>
 #include <iostream>
@@ -28,6 +29,7 @@
 
 int generate_command(const std::vector<std::string>& args);  // tools/model_commands.cpp
 int score_command(const std::vector<std::string>& args);     // tools/model_commands.cpp
+int check_data_command(const std::vector<std::string>& args);  // tools/check_data.cpp
 
 namespace {
 
@@ -58,6 +60,13 @@ constexpr const char* usage =
     "  score --model DIR [--adapter DIR] --data FILE [--image-folder DIR] [--chat FORMAT]\n"
     "                            loss of each sample (mean cross-entropy over its label tokens, as\n"
     "                            the trainer computes it) as JSON lines, then the mean over the file\n"
+    "  check-data --data FILE [--image-folder DIR] [--video-folder DIR]\n"
+    "             [--model DIR [--max-length N] [--num-frames N]]\n"
+    "                            scan a dataset as a run would: malformed samples, undecodable\n"
+    "                            images and videos (each named by file and sample), and with\n"
+    "                            --model the token lengths in its format (min, mean, median, p95,\n"
+    "                            max) and the samples max_length would truncate or drop; exit 1\n"
+    "                            when anything is wrong\n"
     "  version                   print the lmms and libtorch versions\n";
 
 int supported_models_command() {
@@ -194,6 +203,7 @@ int main(int argc, char** argv) {
     if (command == "tokenize") return tokenize_command(args);
     if (command == "generate") return generate_command(args);
     if (command == "score") return score_command(args);
+    if (command == "check-data") return check_data_command(args);
     if (command == "merge-lora") {
       std::string adapter, output, base;
       for (std::size_t i = 0; i + 1 < args.size(); i += 2) {

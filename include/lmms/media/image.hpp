@@ -19,7 +19,9 @@ struct rgb_image {
 };
 
 /// Decodes a file to RGB (grey is replicated, alpha dropped as PIL's convert("RGB") does).
-/// Throws lmms::error naming the file and what is wrong with it.
+/// Throws lmms::error naming the file and what is wrong with it, including a PNG without its
+/// IEND chunk or a JPEG without its end marker (cut short: stb_image would decode what is
+/// there and fill the rest, where PIL stops with "image file is truncated").
 rgb_image load_image(const std::filesystem::path& file);
 
 /// Width and height from the file's header, without decoding the pixels (for token counts
@@ -35,16 +37,55 @@ std::pair<int, int> image_size(const std::filesystem::path& file);
 #define STBI_NO_PNM
 #include <stb/stb_image.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+
 #include "lmms/core/error.hpp"
 
 namespace lmms::media {
+
+namespace {
+// PNG files end with an IEND chunk, JPEG files with the EOI marker FF D9 (perhaps followed by
+// padding); a file cut short has neither.
+void check_not_truncated(const std::filesystem::path& file) {
+  std::FILE* f = std::fopen(file.c_str(), "rb");
+  if (!f) return;
+  unsigned char head[8] = {0}, tail[64] = {0};
+  const std::size_t got_head = std::fread(head, 1, sizeof(head), f);
+  std::fseek(f, 0, SEEK_END);
+  const long size = std::ftell(f);
+  const long tail_size = std::min<long>(size, static_cast<long>(sizeof(tail)));
+  std::fseek(f, size - tail_size, SEEK_SET);
+  const std::size_t got_tail = std::fread(tail, 1, static_cast<std::size_t>(tail_size), f);
+  std::fclose(f);
+  if (got_head < 8 || got_tail != static_cast<std::size_t>(tail_size)) return;
+  const bool png = std::memcmp(head, "\x89PNG\r\n\x1a\n", 8) == 0;
+  const bool jpeg = head[0] == 0xFF && head[1] == 0xD8;
+  if (png && !(tail_size >= 12 && std::memcmp(tail + tail_size - 8, "IEND", 4) == 0))
+    fail("image ", file.string(), " is truncated (a PNG without its IEND chunk)");
+  if (jpeg) {
+    bool eoi = false;
+    for (long i = tail_size - 2; i >= 0 && !eoi; --i) eoi = tail[i] == 0xFF && tail[i + 1] == 0xD9;
+    if (!eoi) fail("image ", file.string(), " is truncated (a JPEG without its end marker)");
+  }
+}
+}  // namespace
 
 rgb_image load_image(const std::filesystem::path& file) {
   int w = 0, h = 0, channels = 0;
   std::uint8_t* pixels = stbi_load(file.c_str(), &w, &h, &channels, 3);
   if (!pixels) {
     if (!std::filesystem::exists(file)) fail("image ", file.string(), " does not exist");
-    fail("cannot decode image ", file.string(), ": ", stbi_failure_reason(), " (corrupt or truncated?)");
+    const char* why = stbi_failure_reason();
+    fail("cannot decode image ", file.string(), ": ", why && *why ? why : "the decoder stopped early",
+         " (corrupt or truncated?)");
+  }
+  try {
+    check_not_truncated(file);
+  } catch (...) {
+    stbi_image_free(pixels);
+    throw;
   }
   rgb_image img;
   img.width = w;
