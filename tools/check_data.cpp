@@ -45,10 +45,7 @@ llava::prepared_samples prepare_for(const std::filesystem::path& model_dir, cons
   }
   if (type == "llava" || type == "llava_next" || type == "llava_next_video" || type == "llava_onevision") {
     auto cfg = llava::llava_config::from_hf(config);
-    const auto format = type == "llava_onevision" ? text::chat_format::llava_onevision
-                        : cfg.vision.siglip       ? text::chat_format::llava_interleave
-                                                  : text::chat_format::llava;
-    text::chat_renderer chat(tok, format);
+    text::chat_renderer chat(tok, llava::chat_format_of(cfg));
     return llava::prepare_samples(ds, chat, cfg, options, source);
   }
   fail(model_dir.string(), ": check-data does not know model_type ", quote(type),
@@ -104,10 +101,8 @@ int check_data_command(const std::vector<std::string>& args) {
     auto prepared = prepare_for(flags["model"], good, {.max_length = max_length, .num_frames = num_frames}, file);
     for (const auto& p : prepared.problems) problems.push_back(p);
     std::vector<std::int64_t> lengths;
-    std::size_t over = 0;
+    // lengths after preparation (truncated samples are cut to max_length and counted apart)
     for (const auto& t : prepared.samples) lengths.push_back(static_cast<std::int64_t>(t.input_ids.size()));
-    // prepared samples are already cut to max_length: the truncated ones are counted apart
-    over = prepared.truncated;
     std::sort(lengths.begin(), lengths.end());
     auto at = [&](double q) { return lengths[static_cast<std::size_t>(q * static_cast<double>(lengths.size() - 1))]; };
     if (!lengths.empty())
@@ -118,7 +113,7 @@ int check_data_command(const std::vector<std::string>& args) {
                            {"p95", at(0.95)},
                            {"max", lengths.back()}};
     summary["max_length"] = max_length;
-    summary["truncated"] = over;
+    summary["truncated"] = prepared.truncated;
     summary["dropped_too_long"] = prepared.dropped;
   }
   for (const auto& p : problems) std::printf("problem: %s\n", p.c_str());

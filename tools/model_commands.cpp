@@ -90,10 +90,7 @@ loaded_model load_model(const std::filesystem::path& dir) {
     llava::load_weights(*model, checkpoint);
     auto processor = processors::clip_config::load(dir);
     m.module = model.ptr();
-    // the chat format of the family: Interleave is a llava model with a SigLIP tower
-    m.format = type == "llava_onevision" ? text::chat_format::llava_onevision
-               : cfg.vision.siglip       ? text::chat_format::llava_interleave
-                                         : text::chat_format::llava;
+    m.format = llava::chat_format_of(cfg);
     auto steps = infer::steps_of(model->language_model, [model](const at::Tensor& h) mutable { return model->logits_from_hidden(h); });
     auto embed_prompt = [model, processor, cfg](const std::vector<text::token_id>& ids,
                                                 const std::vector<std::filesystem::path>& images) mutable {

@@ -51,7 +51,10 @@ struct anyres_layout {
 
   /// Tiles the processor makes for an image: 1 + the crops of its best resolution.
   std::int64_t tiles(int height, int width) const;
-  /// The feature grid (rows, cols) after unpadding and the anyres_max cap, as the model's
+  /// The crops' feature grid (rows, cols) with the padding rows or columns removed
+  /// (unpad_image): the centred part the model keeps.
+  std::pair<std::int64_t, std::int64_t> unpadded_grid(int height, int width) const;
+  /// The feature grid after unpadding and the anyres_max cap, as the model's
   /// pack_image_features computes it for an image of height x width.
   std::pair<std::int64_t, std::int64_t> feature_grid(int height, int width) const;
   /// <image> tokens for an image: base + rows * (cols + 1 newline); with_tiles false (a
@@ -137,7 +140,7 @@ std::int64_t anyres_layout::tiles(int height, int width) const {
   return 1 + static_cast<std::int64_t>((bh + tile - 1) / tile) * ((bw + tile - 1) / tile);
 }
 
-std::pair<std::int64_t, std::int64_t> anyres_layout::feature_grid(int height, int width) const {
+std::pair<std::int64_t, std::int64_t> anyres_layout::unpadded_grid(int height, int width) const {
   const auto [bh, bw] = select_best_resolution(height, width, grid_pinpoints);
   std::int64_t rows = static_cast<std::int64_t>(bh / tile) * grid, cols = static_cast<std::int64_t>(bw / tile) * grid;
   // unpad_image: int(round(x, 7)) keeps 27.9999999 from becoming 27
@@ -149,6 +152,11 @@ std::pair<std::int64_t, std::int64_t> anyres_layout::feature_grid(int height, in
     const std::int64_t new_cols = int_round7(width * (static_cast<double>(rows) / height));
     cols -= 2 * ((cols - new_cols) / 2);
   }
+  return {rows, cols};
+}
+
+std::pair<std::int64_t, std::int64_t> anyres_layout::feature_grid(int height, int width) const {
+  auto [rows, cols] = unpadded_grid(height, width);
   if (max_tiles > 0) {
     const double ratio = std::sqrt(static_cast<double>(rows * cols) / (static_cast<double>(max_tiles) * grid * grid));
     if (ratio > 1.1) {

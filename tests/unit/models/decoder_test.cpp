@@ -4,13 +4,12 @@
 
 #include "lmms/io/safetensors_torch.hpp"
 #include "lmms/models/llm/decoder.hpp"
+#include "support/tensors.hpp"
 #include "support/test.hpp"
 
 using namespace lmms;
-
-namespace {
-double max_abs_diff(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
-}  // namespace
+using lmms::test::get_or_none;
+using lmms::test::max_abs_diff;
 
 CATCH_TEST_CASE("decoder LLMs match transformers: logits, loss, every gradient", "[models][llm][reference]") {
   auto ref = lmms::test::reference_dir();

@@ -14,13 +14,14 @@
 #include "lmms/models/llava/data.hpp"
 #include "lmms/models/llava/llava.hpp"
 #include "lmms/nn/precision.hpp"
+#include "support/tensors.hpp"
 #include "support/test.hpp"
 
 using namespace lmms;
+using lmms::test::get_or_none;
+using lmms::test::max_abs_diff;
 
 namespace {
-double max_abs_diff(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
-
 llava::llava_model load_tiny(const std::filesystem::path& dir) {
   auto cfg = llava::llava_config::from_hf(io::hf_config::load(dir));
   llava::llava_model model(cfg);
@@ -28,10 +29,6 @@ llava::llava_model load_tiny(const std::filesystem::path& dir) {
   return model;
 }
 
-at::Tensor get_or_none(const std::map<std::string, at::Tensor>& out, const std::string& key) {
-  auto it = out.find(key);
-  return it == out.end() ? at::Tensor() : it->second;
-}
 
 at::Tensor forward(llava::llava_model& model, const std::map<std::string, at::Tensor>& out, const std::string& c) {
   return model->forward(out.at(c + "input_ids"), out.at(c + "attention_mask"), get_or_none(out, c + "pixel_values"),

@@ -11,13 +11,14 @@
 #include "lmms/models/llava/llava.hpp"
 #include "lmms/nn/precision.hpp"
 #include "lmms/text/chat.hpp"
+#include "support/tensors.hpp"
 #include "support/test.hpp"
 
 using namespace lmms;
+using lmms::test::get_or_none;
+using lmms::test::max_abs_diff;
 
 namespace {
-double max_abs_diff(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
-
 llava::llava_model load_tiny_llava(const std::filesystem::path& dir) {
   auto cfg = llava::llava_config::from_hf(io::hf_config::load(dir));
   llava::llava_model model(cfg);

@@ -10,13 +10,14 @@
 #include "lmms/models/qwen2_vl/data.hpp"
 #include "lmms/models/qwen2_vl/qwen2_vl.hpp"
 #include "lmms/nn/precision.hpp"
+#include "support/tensors.hpp"
 #include "support/test.hpp"
 
 using namespace lmms;
+using lmms::test::get_or_none;
+using lmms::test::max_abs_diff;
 
 namespace {
-double max_abs_diff(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
-
 qwen2vl::qwen2_vl_model load_tiny(const std::filesystem::path& dir) {
   auto cfg = qwen2vl::qwen2_vl_config::from_hf(io::hf_config::load(dir));
   qwen2vl::qwen2_vl_model model(cfg);
@@ -24,10 +25,6 @@ qwen2vl::qwen2_vl_model load_tiny(const std::filesystem::path& dir) {
   return model;
 }
 
-at::Tensor get_or_none(const std::map<std::string, at::Tensor>& out, const std::string& key) {
-  auto it = out.find(key);
-  return it == out.end() ? at::Tensor() : it->second;
-}
 
 qwen2vl::inputs inputs_of(const std::map<std::string, at::Tensor>& out, const std::string& c) {
   return {.input_ids = out.at(c + "input_ids"), .attention_mask = out.at(c + "attention_mask"),

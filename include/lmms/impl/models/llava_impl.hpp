@@ -141,13 +141,15 @@ at::Tensor llava_model_impl::image_embeddings(const at::Tensor& pixel_values, co
   if (!config.anyres) return features.reshape({-1, features.size(-1)});
   const auto& layout = *config.anyres;
   const std::int64_t images = image_sizes.defined() ? image_sizes.size(0) : 0;
-  auto sizes = image_sizes.to(at::kLong).contiguous();
+  // sizes and tile counts read once on the CPU (one copy, not a device sync per image)
+  at::Tensor sizes = images ? image_sizes.to(at::kCPU, at::kLong).contiguous() : at::Tensor();
+  at::Tensor tile_counts = image_tiles.defined() ? image_tiles.to(at::kCPU, at::kLong).contiguous() : at::Tensor();
   std::vector<at::Tensor> out;
   std::int64_t offset = 0;
   for (std::int64_t i = 0; i < images; ++i) {
-    const int height = static_cast<int>(sizes[i][0].item<std::int64_t>());
-    const int width = static_cast<int>(sizes[i][1].item<std::int64_t>());
-    const std::int64_t tiles = image_tiles.defined() ? image_tiles[i].item<std::int64_t>() : layout.tiles(height, width);
+    const int height = static_cast<int>(sizes.data_ptr<std::int64_t>()[2 * i]);
+    const int width = static_cast<int>(sizes.data_ptr<std::int64_t>()[2 * i + 1]);
+    const std::int64_t tiles = tile_counts.defined() ? tile_counts.data_ptr<std::int64_t>()[i] : layout.tiles(height, width);
     if (offset + tiles > features.size(0))
       fail("the batch has ", features.size(0), " image tiles but its image sizes ask for more (image ", i, " of ",
            images, "): pixel_values, image_sizes and image_tiles must come from the same collate");
@@ -170,19 +172,12 @@ at::Tensor llava_model_impl::image_embeddings(const at::Tensor& pixel_values, co
                           .contiguous()
                           .flatten(1, 2)
                           .flatten(2, 3);  // (D, nh*g, nw*g)
-    const auto [rows, cols] = config.anyres->feature_grid(height, width);
-    // unpadding keeps the centred rows or columns; the anyres_max cap then resizes bilinearly
-    std::int64_t kept_rows = grid.size(1), kept_cols = grid.size(2);
-    if (static_cast<double>(width) / height > static_cast<double>(kept_cols) / kept_rows) {
-      const auto new_rows = static_cast<std::int64_t>(std::floor(height * (static_cast<double>(kept_cols) / width) + 5e-8));
-      const std::int64_t pad = (kept_rows - new_rows) / 2;
-      grid = grid.narrow(1, pad, kept_rows - 2 * pad);
-    } else {
-      const auto new_cols = static_cast<std::int64_t>(std::floor(width * (static_cast<double>(kept_rows) / height) + 5e-8));
-      const std::int64_t pad = (kept_cols - new_cols) / 2;
-      grid = grid.narrow(2, pad, kept_cols - 2 * pad);
-    }
-    if (grid.size(1) != rows || grid.size(2) != cols)
+    // unpadding keeps the centred rows and columns (the same arithmetic counts the tokens in the
+    // data pipeline); the anyres_max cap then resizes bilinearly
+    const auto [kept_rows, kept_cols] = layout.unpadded_grid(height, width);
+    grid = grid.narrow(1, (grid.size(1) - kept_rows) / 2, kept_rows).narrow(2, (grid.size(2) - kept_cols) / 2, kept_cols);
+    const auto [rows, cols] = layout.feature_grid(height, width);
+    if (rows != kept_rows || cols != kept_cols)
       grid = at::upsample_bilinear2d(grid.unsqueeze(0), {rows, cols}, false)[0];
     at::Tensor with_newlines = at::cat({grid, newline.view({-1, 1, 1}).expand({grid.size(0), rows, 1})}, -1);
     out.push_back(at::cat({base, with_newlines.flatten(1, 2).transpose(0, 1)}, 0));

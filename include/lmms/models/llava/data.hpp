@@ -43,6 +43,13 @@ struct prepared_samples {
   std::vector<std::string> problems;  // one line per dropped sample
 };
 
+/// The family's chat format: llava (1.5, NeXT, NeXT-Video), llava_interleave (a llava model with a
+/// SigLIP tower), llava_onevision.
+inline text::chat_format chat_format_of(const llava_config& config) {
+  if (config.model_type == "llava_onevision") return text::chat_format::llava_onevision;
+  return config.vision.siglip ? text::chat_format::llava_interleave : text::chat_format::llava;
+}
+
 prepared_samples prepare_samples(const data::dataset& dataset, const text::chat_renderer& chat, const llava_config& config,
                                  const prepare_options& options, const std::string& source = "dataset");
 
