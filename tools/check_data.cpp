@@ -59,7 +59,8 @@ int check_data_command(const std::vector<std::string>& args) {
   for (std::size_t i = 0; i < args.size(); i += 2) {
     if (args[i].rfind("--", 0) != 0 || i + 1 >= args.size()) fail("check-data: arguments are --name value pairs (see lmms help)");
     const std::string k = args[i].substr(2);
-    if (k != "data" && k != "image-folder" && k != "video-folder" && k != "model" && k != "max-length" && k != "num-frames")
+    if (k != "data" && k != "image-folder" && k != "video-folder" && k != "model" && k != "max-length" && k != "num-frames" &&
+        k != "max-image-pixels")
       fail("check-data: unknown option --", k, " (see lmms help)");
     flags[k] = args[i + 1];
   }
@@ -67,11 +68,12 @@ int check_data_command(const std::vector<std::string>& args) {
   const std::string file = flags["data"];
   const int num_frames = flags.count("num-frames") ? std::stoi(flags["num-frames"]) : 8;
   const std::int64_t max_length = flags.count("max-length") ? std::stoll(flags["max-length"]) : 2048;
+  const std::int64_t max_pixels = flags.count("max-image-pixels") ? std::stoll(flags["max-image-pixels"]) : 178956970;
 
   // 1. the file, as the trainer loads it (skip mode: every problem, not only the first)
   auto ds = data::load_dataset({.file = file, .image_folder = flags.count("image-folder") ? flags["image-folder"] : "",
                                 .video_folder = flags.count("video-folder") ? flags["video-folder"] : "",
-                                .on_bad = data::on_bad_sample::skip});
+                                .on_bad = data::on_bad_sample::skip, .max_image_pixels = max_pixels});
   std::vector<std::string> problems = ds.report.problems;
 
   // 2. every medium decoded; a sample with a bad one is set aside

@@ -61,7 +61,7 @@ constexpr const char* usage =
     "                            loss of each sample (mean cross-entropy over its label tokens, as\n"
     "                            the trainer computes it) as JSON lines, then the mean over the file\n"
     "  check-data --data FILE [--image-folder DIR] [--video-folder DIR]\n"
-    "             [--model DIR [--max-length N] [--num-frames N]]\n"
+    "             [--max-image-pixels N] [--model DIR [--max-length N] [--num-frames N]]\n"
     "                            scan a dataset as a run would: malformed samples, undecodable\n"
     "                            images and videos (each named by file and sample), and with\n"
     "                            --model the token lengths in its format (min, mean, median, p95,\n"

@@ -6,8 +6,12 @@ pixel_values lmms saved next to the logits.
 
     python tests/reference/check_peft_adapter.py RUN_DIR [--tolerance T]
         (RUN_DIR/adapter or RUN_DIR/model, RUN_DIR/check_logits.safetensors; T: max abs logits
-        difference allowed, 1e-5 by default; QLoRA runs compare an NF4 base in lmms with the
-        float base peft loads, so they pass a loose T)
+        difference allowed, 1e-5 by default)
+
+A QLoRA run (RUN_DIR/resolved_recipe.json with a qlora policy) loads its base as QLoRA users
+do in Python: transformers with BitsAndBytesConfig(nf4, double quantization, float32 compute),
+the language model's Linear layers quantized by bitsandbytes (the vision tower, projector and
+lm_head kept in float, as lmms keeps them), then the peft adapter on top.
 """
 import json
 import pathlib
@@ -21,6 +25,19 @@ from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
 def model_class(path: str):
     config = json.loads((pathlib.Path(path) / "config.json").read_text())
     return AutoModelForImageTextToText if "vision_config" in config else AutoModelForCausalLM
+
+
+def is_qlora(run: pathlib.Path) -> bool:
+    recipe = run / "resolved_recipe.json"
+    return recipe.exists() and "qlora" in json.loads(recipe.read_text()).get("policies", {}).values()
+
+
+def nf4_config():
+    from transformers import BitsAndBytesConfig
+    # patterns match module names from the start (as regexes) or as suffixes
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=torch.float32,
+                              llm_int8_skip_modules=[r".*vision_tower", r".*multi_modal_projector", r".*visual", "lm_head"])
 
 
 def main() -> int:
@@ -45,10 +62,17 @@ def main() -> int:
     if (run / "adapter").exists():
         from peft import PeftModel
         config = json.loads((run / "adapter" / "adapter_config.json").read_text())
+        extra = {"quantization_config": nf4_config(), "device_map": "cpu"} if is_qlora(run) else {}
         base = model_class(config["base_model_name_or_path"]).from_pretrained(config["base_model_name_or_path"],
-                                                                             dtype=torch.float32)
+                                                                             dtype=torch.float32, **extra)
         model = PeftModel.from_pretrained(base, str(run / "adapter"))
-        kind = "peft adapter"
+        kind = "peft adapter on a bitsandbytes NF4 base" if extra else "peft adapter"
+        if extra:
+            quantized = sum(type(m).__name__ == "Linear4bit" for m in base.modules())
+            print(f"bitsandbytes quantized {quantized} Linear layers of the language model")
+            if quantized == 0:
+                print("FAIL: nothing was quantized")
+                return 1
         # the adapter must really change the model
         with torch.no_grad(), model.disable_adapter():
             base_logits = model(**inputs).logits

@@ -4,6 +4,7 @@
 #     placeholder counts that differ from the media, roles that do not alternate and a sample
 #     whose image sits past --max-length: each is named (file, sample, problem), the good samples are
 #     counted, exit code 1;
+#   - the shipped images under a pixel cap lower than their size: each named, exit 1;
 #   - the shipped image and video data with the tiny Qwen2-VL: no problem, token statistics, exit 0.
 #   check_data.sh SOURCE_DIR LMMS WORK_DIR
 set -euo pipefail
@@ -49,6 +50,15 @@ expect "sample 7: .*max_length 200 would cut a media span"
 grep -q '"problems":7' "$work/bad.out" || { echo "FAIL: expected 7 problems"; exit 1; }
 grep -q '"samples":9' "$work/bad.out" || { echo "FAIL: expected 9 samples"; exit 1; }
 echo "7 bad samples named, the 2 good ones kept"
+# the pixel cap: read from the headers, each image over it named
+set +e
+"$lmms" check-data --data example_data/shapes/train.json --image-folder example_data/shapes/images --max-image-pixels 1000 \
+  > "$work/cap.out" 2>&1
+rc=$?
+set -e
+[ "$rc" = 1 ] && grep -q "sample 0: image .* pixels, over the limit of 1000" "$work/cap.out" \
+  || { cat "$work/cap.out"; echo "FAIL: pixel cap"; exit 1; }
+echo "images over --max-image-pixels named"
 for data in train train_video; do
   "$lmms" check-data --data example_data/shapes/$data.json --image-folder example_data/shapes/images \
     --video-folder example_data/shapes/videos --model "$model" > "$work/$data.out" || { cat "$work/$data.out"; echo "FAIL: $data"; exit 1; }

@@ -12,11 +12,11 @@ check() { if eval "$2"; then echo "ok: $1"; else echo "FAIL: $1"; failures=$((fa
 "$lora" --help > "$work/help.txt"
 check "--help lists fields with values and docs" "grep -q -- '--train.lr .*0.002 .*peak learning rate' '$work/help.txt' && grep -q -- '--llm.rank' '$work/help.txt'"
 
-"$lora" --train.lr=fast --train.nope=1 --train.schedule=cosin --llm.rank=0 stray > "$work/bad.out" 2>&1
+"$lora" --train.lr=fast --train.nope=1 --train.schedule=cosin --llm.rank=0 --data.sampler=sorted stray > "$work/bad.out" 2>&1
 code=$?
 cat "$work/bad.out"
 check "bad flags exit with 2" "[ $code -eq 2 ]"
-check "all five problems reported together" "grep -q '5 problems' '$work/bad.out' && grep -q \"'fast' is not a number\" '$work/bad.out' && grep -q 'train.nope: no such field' '$work/bad.out' && grep -q \"got 'cosin'\" '$work/bad.out' && grep -q 'llm.rank must be at least 1' '$work/bad.out' && grep -q \"'stray': not an option\" '$work/bad.out'"
+check "all six problems reported together" "grep -q '6 problems' '$work/bad.out' && grep -q \"data.sampler must be random, group_by_length or no_text_only, got 'sorted'\" '$work/bad.out' && grep -q \"'fast' is not a number\" '$work/bad.out' && grep -q 'train.nope: no such field' '$work/bad.out' && grep -q \"got 'cosin'\" '$work/bad.out' && grep -q 'llm.rank must be at least 1' '$work/bad.out' && grep -q \"'stray': not an option\" '$work/bad.out'"
 "$lora" --projector.rank=4 > "$work/kind.out" 2>&1
 check "a field of a policy without fields is explained" "grep -q 'projector policy is full, which has no fields' '$work/kind.out'"
 
@@ -30,5 +30,12 @@ check "flags win over --config" "grep -q '\"epochs\": 7' '$work/flag.json' && gr
 "$full" --dry-run --config "$work/resolved.json" > "$work/other.out" 2>&1
 check "a config with other compiled policies is refused" "grep -q 'policy kinds are types' '$work/other.out'"
 
-echo "$((9 - failures)) passed, $failures failed"
+# the samplers train (the shipped data from the repository root, where the recipe's paths point)
+for sampler in group_by_length no_text_only; do
+  (cd "$(dirname "$0")/../.." && "$lora" --train.max_steps=3 --train.batch_size=2 --data.sampler=$sampler --data.prefetch=0 \
+     --train.output_dir="$work/$sampler" > "$work/$sampler.out" 2>&1)
+  check "data.sampler=$sampler trains" "[ \$(grep -c '\"loss\"' '$work/$sampler/log.jsonl') -eq 3 ] && grep -q '\"sampler\": \"$sampler\"' '$work/$sampler/resolved_recipe.json'"
+done
+
+echo "$((11 - failures)) passed, $failures failed"
 [ $failures -eq 0 ]

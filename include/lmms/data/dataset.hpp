@@ -6,6 +6,8 @@
 // Each sample: optional system_prompt, image / video (a path or a list, relative to the
 // folder or absolute), conversations of alternating user / assistant turns (role keys
 // configurable), <image> / <video> placeholders in user turns matching the media counts.
+// With max_image_pixels set, each image's header is read: an image over the cap or a file
+// that is not an image is a bad sample too.
 // Every problem is reported as "FILE sample N: what is wrong"; with on_bad = skip the sample
 // is dropped and counted, with error the first problem is an lmms::error.
 #pragma once
@@ -35,6 +37,10 @@ struct dataset_options {
   std::string assistant_key = "gpt";
   on_bad_sample on_bad = on_bad_sample::error;
   bool check_files_exist = true;
+  /// an image with more pixels (read from its header, so a file that is not an image is a bad
+  /// sample too) is a bad sample; 0: no check. Recipes and check-data pass data.max_image_pixels,
+  /// by default where PIL refuses an image as a decompression bomb (2 x Image.MAX_IMAGE_PIXELS).
+  std::int64_t max_image_pixels = 0;
 };
 
 struct dataset_report {

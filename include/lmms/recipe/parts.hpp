@@ -99,6 +99,12 @@ struct llava_json {
   bool packing = false;
   /// frames sampled uniformly from each video (lmms-finetune's num_frames)
   std::int64_t num_frames = 8;
+  /// which samples share a micro-batch: random, group_by_length or no_text_only (data/sampler.hpp)
+  std::string sampler = "random";
+  /// an image with more pixels is a bad sample (PIL's decompression-bomb limit; 0 = no limit)
+  std::int64_t max_image_pixels = 178956970;
+  /// micro-batches decoded and collated ahead on a background thread (0 = on the training thread)
+  std::int64_t prefetch = 2;
 };
 }  // namespace data
 

@@ -17,6 +17,9 @@ struct data_values {
   std::string on_bad_sample = "error";
   bool packing = false;
   std::int64_t num_frames = 8;
+  std::string sampler = "random";
+  std::int64_t max_image_pixels = 178956970;
+  std::int64_t prefetch = 2;
 };
 
 struct policy_value {

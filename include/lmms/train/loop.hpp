@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "lmms/data/sampler.hpp"
 #include "lmms/models/llm/decoder.hpp"
 #include "lmms/nn/precision.hpp"
 #include "lmms/text/tokenizer.hpp"
@@ -56,6 +57,8 @@ struct loop_options {
   int log_every = 1;                   // plain lines: every N steps (and the first and last); log.jsonl has every step
   text::token_id pad_token_id = 0;
   nn::precision precision = nn::precision::fp32;  // bf16: autocast compute, float32 master weights
+  data::sampler_kind sampler = data::sampler_kind::random;  // which samples share a micro-batch (data/sampler.hpp)
+  std::size_t prefetch = 2;            // micro-batches built ahead on a background thread (0: on the training thread)
   /// Extra files written into every checkpoint (name, content): the resolved recipe, say.
   std::vector<std::pair<std::string, std::string>> checkpoint_files;
 };
@@ -81,10 +84,14 @@ lm_batch collate_right_pad(const std::vector<const token_sample*>& samples, text
 lm_batch collate_packed(const std::vector<const token_sample*>& samples, text::token_id pad_token_id, std::int64_t max_length);
 
 /// A dataset as the trainer sees it: a size and a collate function that builds the batch of
-/// the samples at the given indices (loading and preprocessing media lazily).
+/// the samples at the given indices (loading and preprocessing media lazily), and what the
+/// samplers read: each sample's token count and whether it is text only (may be left empty
+/// for the random sampler).
 struct batch_source {
   std::size_t size = 0;
   std::function<lm_batch(const std::vector<std::size_t>& indices)> collate;
+  std::vector<std::int64_t> lengths;
+  std::vector<bool> text_only;
 };
 /// token_samples right-padded with pad_token_id (the vector must outlive the source).
 batch_source token_samples_source(const std::vector<token_sample>& samples, text::token_id pad_token_id);

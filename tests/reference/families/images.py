@@ -4,6 +4,8 @@ them with each filter, and the pixel_values of transformers' CLIPImageProcessor 
 Writes images/<name>.png and outputs/images.safetensors:
   resize.<name>.<filter>.<w>x<h>   uint8 (h, w, 3) from PIL
   clip.<name>.<shortest>           float32 (3, crop, crop) from CLIPImageProcessorPil
+  mllama.<name>.<tile>.<max>       float32 (tiles, 3, tile, tile) from MllamaImageProcessorPil, with
+  mllama.<name>.<tile>.<max>.ids   int64 (2,): aspect_ratio_id, number of tiles set in aspect_ratio_mask
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from families.common import save_outputs
 
 SIZES = {"tiny": (1, 1), "tall": (3, 500), "wide": (500, 3), "odd": (17, 23), "small": (80, 64),
          "square": (224, 224), "photo": (640, 480), "big_odd": (333, 777), "thin": (1, 37)}
+CLIP_MEAN, CLIP_STD = [0.48145466, 0.4578275, 0.40821073], [0.26862954, 0.26130258, 0.27577711]  # Llama-3.2-Vision's
 FILTERS = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LANCZOS}
 
 
@@ -30,7 +33,7 @@ def picture(w: int, h: int, seed: int) -> Image.Image:
 
 
 def make(out: pathlib.Path) -> dict:
-    from transformers import CLIPImageProcessorPil
+    from transformers import CLIPImageProcessorPil, MllamaImageProcessorPil
     img_dir = out / "images"
     img_dir.mkdir(parents=True, exist_ok=True)
     tensors = {}
@@ -44,5 +47,16 @@ def make(out: pathlib.Path) -> dict:
         for shortest in (56, 224, 336):
             proc = CLIPImageProcessorPil(size={"shortest_edge": shortest}, crop_size={"height": shortest, "width": shortest})
             tensors[f"clip.{name}.{shortest}"] = torch.from_numpy(np.asarray(proc(img)["pixel_values"][0]).copy())
+        # Llama-3.2-Vision's tiling (the real checkpoints: 560 px tiles, at most 4), at small tiles
+        for tile, max_tiles in ((56, 4), (112, 6), (28, 1)):
+            proc = MllamaImageProcessorPil(size={"height": tile, "width": tile}, max_image_tiles=max_tiles,
+                                           image_mean=CLIP_MEAN, image_std=CLIP_STD)
+            res = proc([[img]])
+            n = res["num_tiles"][0][0]
+            key = f"mllama.{name}.{tile}.{max_tiles}"
+            tensors[key] = torch.from_numpy(np.asarray(res["pixel_values"][0, 0, :n]).copy())
+            mask = np.asarray(res["aspect_ratio_mask"][0, 0])
+            assert mask[:n].all() and not mask[n:].any()
+            tensors[key + ".ids"] = torch.tensor([int(res["aspect_ratio_ids"][0, 0]), int(mask.sum())], dtype=torch.int64)
     save_outputs(out / "outputs" / "images.safetensors", tensors, {})
     return {"images": len(SIZES), "tensors": len(tensors)}

@@ -96,3 +96,39 @@ CATCH_TEST_CASE("malformed files: JSON syntax with line and column, invalid UTF-
   CATCH_CHECK_THROWS_WITH(load_dataset({.file = write(dir / "empty.json", "  \n")}), Contains("empty.json is empty"));
   CATCH_CHECK_THROWS_WITH(load_dataset({.file = dir / "none.json"}), Contains("cannot open the dataset"));
 }
+
+namespace {
+// The first bytes of a PNG: signature and IHDR chunk (8-bit RGB); enough for the header read.
+std::string png_header(std::uint32_t width, std::uint32_t height) {
+  auto be = [](std::uint32_t v) {
+    return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
+  };
+  return std::string("\x89PNG\r\n\x1a\n", 8) + be(13) + "IHDR" + be(width) + be(height) + std::string("\x08\x02\x00\x00\x00", 5) +
+         be(0);
+}
+}  // namespace
+
+CATCH_TEST_CASE("an image over the pixel cap, or not an image, is a bad sample when the cap is set", "[data]") {
+  auto dir = lmms::test::scratch_dir("dataset_pixels");
+  write(dir / "small.png", png_header(640, 480));
+  write(dir / "bomb.png", png_header(20000, 10000));
+  write(dir / "text.png", "not an image");
+  auto sample = [](const char* image) {
+    return std::string(R"({"image": ")") + image + R"(", "conversations": [{"from": "human", "value": "<image>"}, {"from": "gpt", "value": "A"}]})";
+  };
+  auto file = write(dir / "train.json", "[" + sample("small.png") + "," + sample("bomb.png") + "," + sample("text.png") + "]");
+  const std::int64_t pil_limit = 178956970;
+  auto d = load_dataset({.file = file, .image_folder = dir, .on_bad = on_bad_sample::skip, .max_image_pixels = pil_limit});
+  CATCH_REQUIRE(d.samples.size() == 1);
+  CATCH_CHECK(d.samples[0].images.front() == dir / "small.png");
+  CATCH_REQUIRE(d.report.problems.size() == 2);
+  CATCH_CHECK_THAT(d.report.problems[0], Contains("train.json sample 1: image " + (dir / "bomb.png").string() +
+                                                  " has 20000 x 10000 = 200000000 pixels, over the limit of 178956970"));
+  CATCH_CHECK_THAT(d.report.problems[1], Contains("train.json sample 2: cannot read the header of image " + (dir / "text.png").string()));
+  CATCH_CHECK_THROWS_WITH(load_dataset({.file = file, .image_folder = dir, .max_image_pixels = pil_limit}),
+                          Contains("sample 1: image") && Contains("raise data.max_image_pixels"));
+  // the cap is a choice: 0 turns the header check off, a lower cap refuses the small image too
+  CATCH_CHECK(load_dataset({.file = file, .image_folder = dir, .on_bad = on_bad_sample::skip}).samples.size() == 3);
+  CATCH_CHECK(load_dataset({.file = file, .image_folder = dir, .on_bad = on_bad_sample::skip, .max_image_pixels = 1000})
+                  .samples.empty());
+}

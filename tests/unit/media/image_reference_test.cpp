@@ -1,5 +1,6 @@
 // Image decoding, PIL-exact resizing and the CLIP processor against PIL and transformers
-// (tests/reference/families/images.py): resized pixels byte for byte, pixel_values exactly.
+// (tests/reference/families/images.py): resized pixels byte for byte, pixel_values exactly;
+// Llama-3.2-Vision's tiles, aspect ratio ids and masks as MllamaImageProcessor makes them.
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -8,6 +9,7 @@
 #include "lmms/media/image.hpp"
 #include "lmms/media/resize.hpp"
 #include "lmms/processors/clip.hpp"
+#include "lmms/processors/mllama.hpp"
 #include "support/test.hpp"
 
 using namespace lmms;
@@ -57,6 +59,53 @@ CATCH_TEST_CASE("PIL-exact resize and CLIP pixel values", "[media][reference]") 
   CATCH_CHECK(resize_mismatch == 0);
   CATCH_CHECK(clips >= 27);
   CATCH_CHECK(worst_pixel_value <= 1e-6);
+}
+
+CATCH_TEST_CASE("Mllama tiles, aspect ratio ids and masks as transformers makes them", "[media][reference][mllama]") {
+  auto ref_dir = lmms::test::reference_dir();
+  auto ref = io::safetensors_file::open(ref_dir / "outputs" / "images.safetensors");
+  std::size_t checked = 0;
+  double worst = 0;
+  for (const auto& t : ref.tensors()) {
+    if (t.name.rfind("mllama.", 0) != 0 || t.name.ends_with(".ids")) continue;
+    std::stringstream parts(t.name);
+    std::string kind, name, tile, max_tiles;
+    std::getline(parts, kind, '.');
+    std::getline(parts, name, '.');
+    std::getline(parts, tile, '.');
+    std::getline(parts, max_tiles);
+    CATCH_INFO(t.name);
+    processors::mllama_image_config cfg;
+    cfg.tile_size = std::stoi(tile);
+    cfg.max_image_tiles = std::stoi(max_tiles);
+    cfg.mean = {0.48145466f, 0.4578275f, 0.40821073f};  // Llama-3.2-Vision's (CLIP's)
+    cfg.std = {0.26862954f, 0.26130258f, 0.27577711f};
+    auto out = processors::mllama_preprocess(media::load_image(ref_dir / "images" / (name + ".png")), cfg);
+    const auto* ids = ref.find(t.name + ".ids");
+    CATCH_REQUIRE(ids);
+    std::int64_t want_ids[2];
+    std::memcpy(want_ids, ids->bytes.data(), sizeof(want_ids));
+    CATCH_CHECK(out.aspect_ratio_id == want_ids[0]);
+    CATCH_CHECK(out.tiles() == want_ids[1]);  // the aspect_ratio_mask marks exactly the image's tiles
+    CATCH_REQUIRE(t.shape.size() == 4);
+    CATCH_REQUIRE(t.shape[0] == out.tiles());
+    CATCH_REQUIRE(t.bytes.size() == out.data.size() * sizeof(float));
+    std::vector<float> want(out.data.size());
+    std::memcpy(want.data(), t.bytes.data(), t.bytes.size());
+    double here = 0;
+    for (std::size_t i = 0; i < want.size(); ++i) here = std::max(here, double(std::fabs(want[i] - out.data[i])));
+    if (here > 1e-6) std::printf("  %s: max abs diff %.3g\n", t.name.c_str(), here);
+    worst = std::max(worst, here);
+    ++checked;
+  }
+  std::printf("%zu Mllama images (tiles 28 / 56 / 112, up to 1 / 4 / 6 tiles): pixel_values max abs diff %.3g\n", checked, worst);
+  CATCH_CHECK(checked == 27);
+  CATCH_CHECK(worst <= 1e-6);
+  // the arrangement list transformers documents for 4 tiles, and canvases of known images
+  CATCH_CHECK(processors::mllama_arrangements(4) ==
+              std::vector<std::pair<int, int>>{{1, 1}, {1, 2}, {1, 3}, {1, 4}, {2, 1}, {2, 2}, {3, 1}, {4, 1}});
+  CATCH_CHECK(processors::mllama_canvas(480, 640, 4, 560) == std::pair{560, 1120});  // upscale the least: 1 x 2
+  CATCH_CHECK(processors::mllama_canvas(4000, 3000, 4, 560) == std::pair{1120, 1120});  // downscale the least: 2 x 2
 }
 
 CATCH_TEST_CASE("bad image files are named in the error", "[media]") {

@@ -8,6 +8,7 @@
 
 #include "lmms/core/error.hpp"
 #include "lmms/data/dataset.hpp"
+#include "lmms/media/image.hpp"
 
 namespace lmms::data {
 
@@ -88,8 +89,15 @@ sample check_sample(const json& j, std::size_t index, const dataset_options& o) 
     fail("has ", videos, " <video> placeholder", videos == 1 ? "" : "s", " but ", s.videos.size(), " video",
          s.videos.size() == 1 ? "" : "s");
   if (o.check_files_exist) {
-    for (const auto& p : s.images)
+    for (const auto& p : s.images) {
       if (!std::filesystem::is_regular_file(p)) fail("image ", p.string(), " does not exist");
+      if (o.max_image_pixels > 0) {  // the header only: a bomb is refused before anything decodes it
+        const auto [width, height] = media::image_size(p);
+        if (static_cast<std::int64_t>(width) * height > o.max_image_pixels)
+          fail("image ", p.string(), " has ", width, " x ", height, " = ", static_cast<std::int64_t>(width) * height,
+               " pixels, over the limit of ", o.max_image_pixels, " (raise data.max_image_pixels, or 0 for none)");
+      }
+    }
     for (const auto& p : s.videos)
       if (!std::filesystem::is_regular_file(p)) fail("video ", p.string(), " does not exist");
   }

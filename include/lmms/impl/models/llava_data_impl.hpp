@@ -98,7 +98,7 @@ training::batch_source batch_source_of(const std::vector<sample_tokens>& samples
                                        const llava_config& config, text::token_id pad_token_id,
                                        std::int64_t pack_max_length, int num_frames) {
   const std::vector<sample_tokens>* all = &samples;
-  return {samples.size(), [all, processor, config, pad_token_id, pack_max_length, num_frames](const std::vector<std::size_t>& indices) {
+  training::batch_source source{samples.size(), [all, processor, config, pad_token_id, pack_max_length, num_frames](const std::vector<std::size_t>& indices) {
             std::vector<training::token_sample> text;
             std::vector<at::Tensor> pixels, videos;
             std::vector<std::int64_t> sizes, tiles;
@@ -134,6 +134,11 @@ training::batch_source batch_source_of(const std::vector<sample_tokens>& samples
             if (!videos.empty()) b.pixel_values_videos = at::stack(videos);
             return b;
           }};
+  for (const auto& s : samples) {  // what the samplers read
+    source.lengths.push_back(static_cast<std::int64_t>(s.input_ids.size()));
+    source.text_only.push_back(s.images.empty() && s.videos.empty());
+  }
+  return source;
 }
 
 }  // namespace lmms::llava

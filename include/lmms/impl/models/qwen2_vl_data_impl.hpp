@@ -71,7 +71,7 @@ training::batch_source batch_source_of(const std::vector<sample_tokens>& samples
                                        const processors::qwen2_vl_image_config& processor, text::token_id pad_token_id,
                                        std::int64_t pack_max_length, int num_frames) {
   const std::vector<sample_tokens>* all = &samples;
-  return {samples.size(), [all, processor, pad_token_id, pack_max_length, num_frames](const std::vector<std::size_t>& indices) {
+  training::batch_source source{samples.size(), [all, processor, pad_token_id, pack_max_length, num_frames](const std::vector<std::size_t>& indices) {
             std::vector<training::token_sample> text;
             std::vector<at::Tensor> pixels, video_pixels;
             std::vector<std::int64_t> grids, video_grids;
@@ -103,6 +103,11 @@ training::batch_source batch_source_of(const std::vector<sample_tokens>& samples
             }
             return b;
           }};
+  for (const auto& s : samples) {  // what the samplers read
+    source.lengths.push_back(static_cast<std::int64_t>(s.input_ids.size()));
+    source.text_only.push_back(s.images.empty() && s.videos.empty());
+  }
+  return source;
 }
 
 }  // namespace lmms::qwen2vl

@@ -49,7 +49,7 @@ int train_recipe(const recipe::resolved& r) {
   const auto on_bad = r.data.on_bad_sample == "skip" ? data::on_bad_sample::skip : data::on_bad_sample::error;
   auto load = [&](const std::string& file) {
     auto ds = data::load_dataset({.file = file, .image_folder = r.data.image_folder, .video_folder = r.data.video_folder,
-                                  .on_bad = on_bad});
+                                  .on_bad = on_bad, .max_image_pixels = r.data.max_image_pixels});
     for (const auto& p : ds.report.problems) std::fprintf(stderr, "skipped: %s\n", p.c_str());
     const auto frames = static_cast<int>(r.data.num_frames);
     auto prepared =

@@ -28,6 +28,9 @@ void each_field(R& r, F&& f) {
   f("data", "on_bad_sample", r.data.on_bad_sample, "a malformed sample: error (stop) or skip (drop and count)");
   f("data", "packing", r.data.packing, "pack several samples into each row of max_length tokens (per-sample attention and positions)");
   f("data", "num_frames", r.data.num_frames, "frames sampled uniformly from each video");
+  f("data", "sampler", r.data.sampler, "which samples share a micro-batch: random, group_by_length or no_text_only");
+  f("data", "max_image_pixels", r.data.max_image_pixels, "an image with more pixels is a bad sample (0: no limit)");
+  f("data", "prefetch", r.data.prefetch, "micro-batches decoded and collated ahead on a background thread (0: none)");
   for (auto& [component, p] : r.policies) {
     if (p.kind != "lora" && p.kind != "qlora") continue;
     f(component, "rank", p.options.rank, "LoRA rank r");
@@ -129,6 +132,10 @@ std::vector<std::string> validate(const resolved& r) {
   need(r.data.max_length >= 16, "data.max_length must be at least 16, got " + std::to_string(r.data.max_length));
   need(r.data.on_bad_sample == "error" || r.data.on_bad_sample == "skip",
        "data.on_bad_sample must be error or skip, got " + quote(r.data.on_bad_sample));
+  need(r.data.sampler == "random" || r.data.sampler == "group_by_length" || r.data.sampler == "no_text_only",
+       "data.sampler must be random, group_by_length or no_text_only, got " + quote(r.data.sampler));
+  need(r.data.max_image_pixels >= 0, "data.max_image_pixels must be 0 (no limit) or more");
+  need(r.data.prefetch >= 0 && r.data.prefetch <= 64, "data.prefetch must be in [0, 64], got " + std::to_string(r.data.prefetch));
   for (const auto& [c, pol] : r.policies)
     if (pol.kind == "lora" || pol.kind == "qlora") {
       need(pol.options.rank >= 1, c + ".rank must be at least 1, got " + std::to_string(pol.options.rank));

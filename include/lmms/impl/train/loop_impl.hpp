@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lmms/core/error.hpp"
+#include "lmms/data/prefetch.hpp"
 #include "lmms/io/atomic_write.hpp"
 #include "lmms/io/safetensors_torch.hpp"
 #include "lmms/train/loop.hpp"
@@ -112,11 +113,14 @@ bool no_decay(const std::string& name, const at::Tensor& p) {
 
 batch_source token_samples_source(const std::vector<token_sample>& samples, text::token_id pad_token_id) {
   const std::vector<token_sample>* all = &samples;
-  return {samples.size(), [all, pad_token_id](const std::vector<std::size_t>& indices) {
-            std::vector<const token_sample*> chosen;
-            for (std::size_t i : indices) chosen.push_back(&(*all)[i]);
-            return collate_right_pad(chosen, pad_token_id);
-          }};
+  batch_source source{samples.size(), [all, pad_token_id](const std::vector<std::size_t>& indices) {
+                        std::vector<const token_sample*> chosen;
+                        for (std::size_t i : indices) chosen.push_back(&(*all)[i]);
+                        return collate_right_pad(chosen, pad_token_id);
+                      }};
+  for (const auto& s : samples) source.lengths.push_back(static_cast<std::int64_t>(s.input_ids.size()));
+  source.text_only.assign(samples.size(), true);
+  return source;
 }
 
 lm_trainer::lm_trainer(lm::causal_lm model, loop_options options)
@@ -311,8 +315,11 @@ std::vector<step_record> lm_trainer::run(const batch_source& samples, const batc
   namespace fs = std::filesystem;
   if (samples.size == 0) fail("no training samples");
   fs::create_directories(options_.output_dir);
-  const auto N = static_cast<std::int64_t>(samples.size);
-  const std::int64_t micro_per_epoch = (N + options_.batch_size - 1) / options_.batch_size;
+  // the sampler fixes each epoch's micro-batches from the seed and the epoch number
+  const data::sampler_options sampling{.kind = options_.sampler, .batch_size = static_cast<std::size_t>(options_.batch_size),
+                                       .seed = options_.seed};
+  const data::sample_info info{samples.lengths, samples.text_only, samples.size};
+  const auto micro_per_epoch = static_cast<std::int64_t>(data::epoch_batches(info, sampling, 0).size());
   const std::int64_t steps_per_epoch = (micro_per_epoch + options_.grad_accum - 1) / options_.grad_accum;
   const std::int64_t total = options_.max_steps > 0 ? options_.max_steps : options_.epochs * steps_per_epoch;
   const auto warmup = static_cast<std::int64_t>(std::ceil(options_.warmup_ratio * static_cast<double>(total)));
@@ -346,14 +353,17 @@ std::vector<step_record> lm_trainer::run(const batch_source& samples, const batc
   }
   std::ofstream log(log_path, std::ios::app);
 
-  auto order_of = [&](std::int64_t e) {
-    std::vector<std::size_t> order(static_cast<std::size_t>(N));
-    std::iota(order.begin(), order.end(), 0);
-    std::mt19937_64 rng(options_.seed + static_cast<std::uint64_t>(e));
-    std::shuffle(order.begin(), order.end(), rng);
-    return order;
-  };
-  std::vector<std::size_t> order = order_of(epoch);
+  // the micro-batches of every epoch in order, built ahead on a background thread from where a
+  // resumed run stands
+  std::int64_t built_epoch = -1;
+  std::vector<std::vector<std::size_t>> built_batches;
+  data::prefetcher<lm_batch> ahead(
+      [&, micro_per_epoch](std::size_t k) {  // runs on the prefetch thread (alone)
+        const auto e = static_cast<std::int64_t>(k) / micro_per_epoch;
+        if (e != built_epoch) built_batches = data::epoch_batches(info, sampling, built_epoch = e);
+        return samples.collate(built_batches[static_cast<std::size_t>(static_cast<std::int64_t>(k) % micro_per_epoch)]);
+      },
+      static_cast<std::size_t>(epoch * micro_per_epoch + batches_done), options_.prefetch);
   std::vector<step_record> records;
   model_->train();
   const bool terminal = isatty(fileno(stdout)) != 0;
@@ -361,7 +371,7 @@ std::vector<step_record> lm_trainer::run(const batch_source& samples, const batc
   std::int64_t tokens_seen = 0;
 
   while (step < total) {
-    // the step's time (and tokens/s) includes building its batches: decoding and processing media
+    // the step's time (and tokens/s) includes waiting for its batches
     const auto t0 = std::chrono::steady_clock::now();
     // gather this step's micro-batches (fewer at the end of an epoch)
     std::vector<lm_batch> micro;
@@ -370,12 +380,8 @@ std::vector<step_record> lm_trainer::run(const batch_source& samples, const batc
         if (!micro.empty()) break;  // the epoch's last step takes what is left
         ++epoch;
         batches_done = 0;
-        order = order_of(epoch);
       }
-      std::vector<std::size_t> chosen;
-      for (std::int64_t k = batches_done * options_.batch_size; k < std::min(N, (batches_done + 1) * options_.batch_size); ++k)
-        chosen.push_back(order[static_cast<std::size_t>(k)]);
-      micro.push_back(samples.collate(chosen));
+      micro.push_back(ahead.next());
       ++batches_done;
     }
     std::int64_t label_tokens = 0, real_tokens = 0;

@@ -1,0 +1,76 @@
+// bench/image_throughput.cpp: images per second through decode + process with lmms's
+// processors, one thread. Run through bench/image_bench.py, which times the HF image processors
+// on the same files and prints both side by side.
+//   bench_images KIND PROCESSOR_DIR FILES_JSON [REPEATS]   -> one JSON line
+// KIND: clip (LLaVA-1.5: shortest-edge resize, crop, normalize), anyres (LLaVA-NeXT: the base
+// tile and the best-resolution crops, each through the CLIP steps; the grid pinpoints are read
+// from preprocessor_config.json's image_grid_pinpoints), qwen2_vl (smart_resize, patches).
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include <lmms/media/image.hpp>
+#include <lmms/processors/anyres.hpp>
+#include <lmms/processors/clip.hpp>
+#include <lmms/processors/qwen2_vl.hpp>
+
+using namespace lmms;
+
+namespace {
+// Sum of every value: the Python side prints the same, so both did the same work.
+double checksum(const std::vector<float>& v) {
+  double s = 0;
+  for (float x : v) s += x;
+  return s;
+}
+}  // namespace
+
+int main(int argc, char** argv) try {
+  if (argc < 4) {
+    std::fprintf(stderr, "usage: %s clip|anyres|qwen2_vl PROCESSOR_DIR FILES_JSON [REPEATS]\n", argv[0]);
+    return 2;
+  }
+  const std::string kind = argv[1];
+  const std::filesystem::path dir = argv[2];
+  std::ifstream in(argv[3]);
+  const auto files = nlohmann::json::parse(in).get<std::vector<std::string>>();
+  const int repeats = argc > 4 ? std::atoi(argv[4]) : 3;
+
+  std::function<double(const media::rgb_image&)> process;
+  if (kind == "clip" || kind == "anyres") {
+    auto clip = processors::clip_config::load(dir);
+    std::vector<processors::resolution> pinpoints;
+    if (kind == "anyres") {
+      std::ifstream pc(dir / "preprocessor_config.json");
+      for (const auto& p : nlohmann::json::parse(pc).at("image_grid_pinpoints")) pinpoints.emplace_back(p[0], p[1]);
+    }
+    process = [clip, pinpoints, kind](const media::rgb_image& image) {
+      if (kind == "clip") return checksum(processors::clip_preprocess(image, clip).data);
+      double s = 0;
+      for (const auto& tile : processors::anyres_tiles(image, pinpoints, clip.crop_height, clip.filter))
+        s += checksum(processors::clip_preprocess(tile, clip).data);
+      return s;
+    };
+  } else if (kind == "qwen2_vl") {
+    auto q = processors::qwen2_vl_image_config::load(dir);
+    process = [q](const media::rgb_image& image) { return checksum(processors::qwen2_vl_preprocess(image, q).data); };
+  } else {
+    std::fprintf(stderr, "unknown kind %s\n", kind.c_str());
+    return 2;
+  }
+  double best = 1e30, sum = 0;
+  for (int r = 0; r < repeats; ++r) {
+    auto t0 = std::chrono::steady_clock::now();
+    double s = 0;
+    for (const auto& f : files) s += process(media::load_image(f));
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    sum = s;
+  }
+  std::printf("{\"impl\": \"lmms\", \"images\": %zu, \"seconds\": %.4f, \"checksum\": %.6e}\n", files.size(), best, sum);
+  return 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "%s\n", e.what());
+  return 1;
+}
