@@ -7,7 +7,9 @@ The same files (photo-like synthetic JPEGs and PNGs of common sizes, made here i
 build/bench/images) go through three processors with real model settings: CLIP 336 px
 (LLaVA-1.5), LLaVA-NeXT anyres (336 px tiles, 5 grid pinpoints) and Qwen2-VL (smart_resize,
 max 12.8 M pixels). Both sides decode the file and produce the normalized pixel values, on one
-thread: lmms with stb_image and its processors (build/bin/bench_images), HF with
+thread (and lmms also on every core, spreading the images over threads as its data pipeline
+does with a batch's images): lmms with libjpeg-turbo / stb_image and its processors
+(build/bin/bench_images), HF with
 `PIL.Image.open(f).convert("RGB")` and the image processor, timed both one image per call and
 all images in one call (the faster counts). HF has two backends: the PIL one (`*ImageProcessorPil`,
 what the tests compare with) and the torchvision one (the default when torchvision is installed);
@@ -124,26 +126,31 @@ def main() -> None:
     print(f"{len(files)} images ({pixels:.1f} Mpixels; JPEG q90 and PNG, 224x224 to 2048x1536); machine: "
           f"{platform.machine()}, {os.cpu_count()} cores; one thread, best of {a.repeats}; decode + process")
     print()
-    head = "| processor | lmms images/s | HF PIL images/s |" + (" HF torchvision images/s |" if have_tv else "")
-    head += " lmms / faster HF | checksums (lmms, HF PIL) |"
+    threads = os.cpu_count() or 1
+    head = f"| processor | lmms images/s | lmms, {threads} threads |" + " HF PIL images/s |" + (" HF torchvision images/s |" if have_tv else "")
+    head += f" lmms / faster HF (1 thread) | lmms {threads} threads / faster HF | checksums (lmms, HF PIL) |"
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
     for kind in ("clip", "anyres", "qwen2_vl"):
         cfg = work / "processors" / kind
         cfg.mkdir(parents=True, exist_ok=True)
         hf["pil"][kind].to_json_file(str(cfg / "preprocessor_config.json"))
-        out = subprocess.run([str(build / "bin" / "bench_images"), kind, str(cfg), str(work / "images.json"), str(a.repeats)],
-                             capture_output=True, text=True, check=True)
-        mine = json.loads(out.stdout)
-        lmms_rate = len(files) / mine["seconds"]
+        def lmms(n: int) -> dict:
+            out = subprocess.run([str(build / "bin" / "bench_images"), kind, str(cfg), str(work / "images.json"), str(a.repeats),
+                                  str(n)], capture_output=True, text=True, check=True)
+            return json.loads(out.stdout)
+        mine, many = lmms(1), lmms(threads)
+        lmms_rate, many_rate = len(files) / mine["seconds"], len(files) / many["seconds"]
+        assert abs(many["checksum"] - mine["checksum"]) <= 1e-9 * abs(mine["checksum"]), "threads changed the result"
         rates, sums = {}, {}
         for b in backends:
             seconds, sums[b] = time_hf(hf[b][kind], files, a.repeats)
             rates[b] = len(files) / seconds
-        row = f"| {kind} | {lmms_rate:.1f} | {rates['pil']:.1f} |"
+        row = f"| {kind} | {lmms_rate:.1f} | {many_rate:.1f} | {rates['pil']:.1f} |"
         if have_tv:
             row += f" {rates['torchvision']:.1f} |"
-        row += f" {lmms_rate / max(rates.values()):.2f}x | {mine['checksum']:.6g}, {sums['pil']:.6g} |"
+        best_hf = max(rates.values())
+        row += f" {lmms_rate / best_hf:.2f}x | {many_rate / best_hf:.2f}x | {mine['checksum']:.6g}, {sums['pil']:.6g} |"
         print(row, flush=True)
 
 

@@ -1,7 +1,9 @@
 // bench/image_throughput.cpp: images per second through decode + process with lmms's
 // processors, one thread. Run through bench/image_bench.py, which times the HF image processors
 // on the same files and prints both side by side.
-//   bench_images KIND PROCESSOR_DIR FILES_JSON [REPEATS]   -> one JSON line
+//   bench_images KIND PROCESSOR_DIR FILES_JSON [REPEATS [THREADS]]   -> one JSON line
+// THREADS > 1 spreads the images over that many threads, as lmms's data pipeline does with the
+// images of a batch (data/parallel.hpp).
 // KIND: clip (LLaVA-1.5: shortest-edge resize, crop, normalize), anyres (LLaVA-NeXT: the base
 // tile and the best-resolution crops, each through the CLIP steps; the grid pinpoints are read
 // from preprocessor_config.json's image_grid_pinpoints), qwen2_vl (smart_resize, patches).
@@ -11,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <lmms/data/parallel.hpp>
 #include <lmms/media/image.hpp>
 #include <lmms/processors/anyres.hpp>
 #include <lmms/processors/clip.hpp>
@@ -37,6 +40,7 @@ int main(int argc, char** argv) try {
   std::ifstream in(argv[3]);
   const auto files = nlohmann::json::parse(in).get<std::vector<std::string>>();
   const int repeats = argc > 4 ? std::atoi(argv[4]) : 3;
+  const std::size_t threads = argc > 5 ? static_cast<std::size_t>(std::atoi(argv[5])) : 1;
 
   std::function<double(const media::rgb_image&)> process;
   if (kind == "clip" || kind == "anyres") {
@@ -44,7 +48,8 @@ int main(int argc, char** argv) try {
     std::vector<processors::resolution> pinpoints;
     if (kind == "anyres") {
       std::ifstream pc(dir / "preprocessor_config.json");
-      for (const auto& p : nlohmann::json::parse(pc).at("image_grid_pinpoints")) pinpoints.emplace_back(p[0], p[1]);
+      const auto config = nlohmann::json::parse(pc);
+      for (const auto& p : config.at("image_grid_pinpoints")) pinpoints.emplace_back(p[0].get<int>(), p[1].get<int>());
     }
     process = [clip, pinpoints, kind](const media::rgb_image& image) {
       if (kind == "clip") return checksum(processors::clip_preprocess(image, clip).data);
@@ -56,6 +61,8 @@ int main(int argc, char** argv) try {
   } else if (kind == "qwen2_vl") {
     auto q = processors::qwen2_vl_image_config::load(dir);
     process = [q](const media::rgb_image& image) { return checksum(processors::qwen2_vl_preprocess(image, q).data); };
+  } else if (kind == "decode") {  // decoding alone, for a breakdown
+    process = [](const media::rgb_image& image) { return static_cast<double>(image.data[0]); };
   } else {
     std::fprintf(stderr, "unknown kind %s\n", kind.c_str());
     return 2;
@@ -63,12 +70,15 @@ int main(int argc, char** argv) try {
   double best = 1e30, sum = 0;
   for (int r = 0; r < repeats; ++r) {
     auto t0 = std::chrono::steady_clock::now();
+    std::vector<double> sums(files.size());
+    lmms::data::parallel_for(files.size(), threads, [&](std::size_t i) { sums[i] = process(media::load_image(files[i])); });
     double s = 0;
-    for (const auto& f : files) s += process(media::load_image(f));
+    for (double v : sums) s += v;
     best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     sum = s;
   }
-  std::printf("{\"impl\": \"lmms\", \"images\": %zu, \"seconds\": %.4f, \"checksum\": %.6e}\n", files.size(), best, sum);
+  std::printf("{\"impl\": \"lmms\", \"images\": %zu, \"threads\": %zu, \"seconds\": %.4f, \"checksum\": %.6e}\n",
+              files.size(), threads, best, sum);
   return 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "%s\n", e.what());

@@ -72,12 +72,13 @@ find_package(PkgConfig REQUIRED)
 pkg_check_modules(LMMS_PCRE2 REQUIRED IMPORTED_TARGET GLOBAL libpcre2-8)  # pre-tokenizer regexes
 find_package(ICU REQUIRED COMPONENTS uc)                                   # Unicode normalization
 pkg_check_modules(LMMS_FFMPEG REQUIRED IMPORTED_TARGET GLOBAL libavformat libavcodec libswscale libavutil)  # videos
+find_package(JPEG REQUIRED)  # libjpeg-turbo: JPEG decoded as PIL decodes it
 
 # What the torch-free parts of lmms (core, io, text) link: usable without libtorch.
 if(NOT TARGET lmms_notorch_deps)
   add_library(lmms_notorch_deps INTERFACE)
   target_link_libraries(lmms_notorch_deps INTERFACE nlohmann_json::nlohmann_json Threads::Threads
-                        PkgConfig::LMMS_PCRE2 ICU::uc PkgConfig::LMMS_FFMPEG)
+                        PkgConfig::LMMS_PCRE2 ICU::uc PkgConfig::LMMS_FFMPEG JPEG::JPEG)
 endif()
 
 # ---- the library -----------------------------------------------------------------------

@@ -1,6 +1,7 @@
-// lmms/media/image.hpp: 8-bit RGB images, decoded with stb_image, as PIL's
-// Image.open(p).convert("RGB") gives them for PNG, BMP and GIF (first frame); JPEG decoders
-// differ by a few levels between stb_image and libjpeg-turbo (see docs/dataset.md). No torch.
+// lmms/media/image.hpp: 8-bit RGB images as PIL's Image.open(p).convert("RGB") gives them:
+// JPEG with libjpeg-turbo (PIL's decoder, same settings: identical pixels), PNG, BMP and GIF
+// (first frame) with stb_image (identical for 8-bit files; CMYK JPEGs also go to stb_image).
+// No torch.
 #pragma once
 
 #include <cstdint>
@@ -38,14 +39,71 @@ std::pair<int, int> image_size(const std::filesystem::path& file);
 #include <stb/stb_image.h>
 
 #include <algorithm>
+#include <csetjmp>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <iterator>
+
+extern "C" {
+#include <jpeglib.h>
+}
 
 #include "lmms/core/error.hpp"
 
 namespace lmms::media {
 
 namespace {
+// ---- JPEG through libjpeg(-turbo), as PIL decodes it (same library, same defaults: the
+// accurate integer IDCT and fancy upsampling), so pixels equal PIL's and decoding is fast.
+// libjpeg reports errors through error_exit, which must not return: it longjmps back here.
+struct jpeg_failure {
+  jpeg_error_mgr manager;
+  std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+};
+void lmms_jpeg_error_exit(j_common_ptr cinfo) {
+  auto* f = reinterpret_cast<jpeg_failure*>(cinfo->err);
+  (*cinfo->err->format_message)(cinfo, f->message);
+  std::longjmp(f->jump, 1);
+}
+void lmms_jpeg_quiet(j_common_ptr) {}  // warnings (e.g. extraneous bytes) as PIL: silent
+
+enum class jpeg_result { ok, failed, not_rgb };
+// Only trivially destructible locals here: a longjmp skips destructors. `out` lives in the caller.
+jpeg_result decode_jpeg(const unsigned char* bytes, std::size_t size, std::vector<std::uint8_t>* out, int* width,
+                        int* height, char* message) {
+  jpeg_decompress_struct cinfo;
+  jpeg_failure failure;
+  cinfo.err = jpeg_std_error(&failure.manager);
+  failure.manager.error_exit = lmms_jpeg_error_exit;
+  failure.manager.output_message = lmms_jpeg_quiet;
+  if (setjmp(failure.jump)) {
+    std::memcpy(message, failure.message, JMSG_LENGTH_MAX);
+    jpeg_destroy_decompress(&cinfo);
+    return jpeg_result::failed;
+  }
+  jpeg_create_decompress(&cinfo);
+  jpeg_mem_src(&cinfo, bytes, static_cast<unsigned long>(size));
+  jpeg_read_header(&cinfo, TRUE);
+  if (cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK) {
+    jpeg_destroy_decompress(&cinfo);
+    return jpeg_result::not_rgb;  // PIL's CMYK conversion: left to stb_image
+  }
+  cinfo.out_color_space = JCS_RGB;  // greyscale is replicated, as PIL's convert("RGB")
+  jpeg_start_decompress(&cinfo);
+  *width = static_cast<int>(cinfo.output_width);
+  *height = static_cast<int>(cinfo.output_height);
+  out->resize(static_cast<std::size_t>(*width) * static_cast<std::size_t>(*height) * 3);
+  while (cinfo.output_scanline < cinfo.output_height) {
+    JSAMPROW row = out->data() + static_cast<std::size_t>(cinfo.output_scanline) * static_cast<std::size_t>(*width) * 3;
+    jpeg_read_scanlines(&cinfo, &row, 1);
+  }
+  jpeg_finish_decompress(&cinfo);
+  jpeg_destroy_decompress(&cinfo);
+  return jpeg_result::ok;
+}
+
 // PNG files end with an IEND chunk, JPEG files with the EOI marker FF D9 (perhaps followed by
 // padding); a file cut short has neither.
 void check_not_truncated(const std::filesystem::path& file) {
@@ -73,6 +131,20 @@ void check_not_truncated(const std::filesystem::path& file) {
 }  // namespace
 
 rgb_image load_image(const std::filesystem::path& file) {
+  {  // JPEG (by its magic bytes, whatever the extension): libjpeg-turbo
+    std::ifstream in(file, std::ios::binary);
+    char magic[2] = {0, 0};
+    if (in && in.read(magic, 2) && static_cast<unsigned char>(magic[0]) == 0xFF && static_cast<unsigned char>(magic[1]) == 0xD8) {
+      in.seekg(0);
+      const std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      check_not_truncated(file);
+      rgb_image img;
+      char message[JMSG_LENGTH_MAX] = {0};
+      const jpeg_result r = decode_jpeg(bytes.data(), bytes.size(), &img.data, &img.width, &img.height, message);
+      if (r == jpeg_result::ok) return img;
+      if (r == jpeg_result::failed) fail("cannot decode image ", file.string(), ": ", message, " (corrupt or truncated?)");
+    }
+  }
   int w = 0, h = 0, channels = 0;
   std::uint8_t* pixels = stbi_load(file.c_str(), &w, &h, &channels, 3);
   if (!pixels) {

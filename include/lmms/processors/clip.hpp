@@ -97,12 +97,18 @@ std::pair<int, int> shortest_edge_size(int height, int width, int shortest_edge)
 }
 
 pixel_values clip_preprocess(const media::rgb_image& input, const clip_config& cfg) {
-  media::rgb_image img = input;
+  media::rgb_image resized;  // the input is not copied unless a step changes it
+  const media::rgb_image* current = &input;
   if (cfg.do_resize) {
     auto [h, w] = cfg.resize_height > 0 ? std::pair{cfg.resize_height, cfg.resize_width}
-                                        : shortest_edge_size(img.height, img.width, cfg.shortest_edge);
-    if (h != img.height || w != img.width) img = media::resize(img, w, h, cfg.filter);
+                                        : shortest_edge_size(input.height, input.width, cfg.shortest_edge);
+    if (h != input.height || w != input.width) {
+      resized = media::resize(input, w, h, cfg.filter);
+      current = &resized;
+    }
   }
+  const media::rgb_image& img = *current;
+  media::rgb_image cropped;
   if (cfg.do_center_crop) {  // transformers' center_crop, zero-padded when the image is smaller
     const int ch = cfg.crop_height, cw = cfg.crop_width;
     const int new_h = std::max(ch, img.height), new_w = std::max(cw, img.width);
@@ -119,20 +125,25 @@ pixel_values clip_preprocess(const media::rgb_image& input, const clip_config& c
         if (sy < 0 || sx < 0 || sy >= img.height || sx >= img.width) continue;
         for (int c = 0; c < 3; ++c) out.data[(static_cast<std::size_t>(y) * cw + x) * 3 + c] = img.at(sx, sy, c);
       }
-    img = std::move(out);
+    cropped = std::move(out);
   }
-  pixel_values pv;
-  pv.height = img.height;
-  pv.width = img.width;
-  pv.data.resize(static_cast<std::size_t>(3) * img.height * img.width);
+  const media::rgb_image& final_image = cfg.do_center_crop ? cropped : img;
+  // each byte's rescaled and normalized float, once per channel (the same arithmetic as per pixel)
+  float table[3][256];
   for (int c = 0; c < 3; ++c)
-    for (int y = 0; y < img.height; ++y)
-      for (int x = 0; x < img.width; ++x) {
-        float v = cfg.do_rescale ? static_cast<float>(static_cast<double>(img.at(x, y, c)) * cfg.rescale_factor)
-                                 : static_cast<float>(img.at(x, y, c));
-        if (cfg.do_normalize) v = (v - cfg.mean[c]) / cfg.std[c];
-        pv.data[(static_cast<std::size_t>(c) * img.height + y) * img.width + x] = v;
-      }
+    for (int b = 0; b < 256; ++b) {
+      float v = cfg.do_rescale ? static_cast<float>(static_cast<double>(b) * cfg.rescale_factor) : static_cast<float>(b);
+      if (cfg.do_normalize) v = (v - cfg.mean[c]) / cfg.std[c];
+      table[c][b] = v;
+    }
+  pixel_values pv;
+  pv.height = final_image.height;
+  pv.width = final_image.width;
+  const std::size_t n = static_cast<std::size_t>(final_image.height) * final_image.width;
+  pv.data.resize(3 * n);
+  const std::uint8_t* src = final_image.data.data();
+  for (std::size_t i = 0; i < n; ++i)
+    for (int c = 0; c < 3; ++c) pv.data[static_cast<std::size_t>(c) * n + i] = table[c][src[i * 3 + c]];
   return pv;
 }
 

@@ -58,6 +58,7 @@ std::int64_t qwen2_vl_video_tokens(std::int64_t frames, int height, int width, c
 }  // namespace lmms::processors
 
 #ifdef LMMS_IMPLEMENTATION
+#include <algorithm>
 #include <cfenv>
 #include <cmath>
 
@@ -124,34 +125,43 @@ std::int64_t qwen2_vl_video_tokens(std::int64_t frames, int height, int width, c
   return grid_t * qwen2_vl_image_tokens(height, width, c);
 }
 
-qwen2_vl_patches qwen2_vl_video_preprocess(const std::vector<media::rgb_image>& frames, const qwen2_vl_image_config& c) {
+namespace {
+// frames (one size) -> patches; `frames` are not copied, an image is a list of one
+qwen2_vl_patches patchify(const std::vector<const media::rgb_image*>& frames, const qwen2_vl_image_config& c) {
   if (frames.empty()) fail("a video with no frames");
-  const int height = frames[0].height, width = frames[0].width;
+  const int height = frames[0]->height, width = frames[0]->width;
   auto [h, w] = smart_resize(height, width, c.factor(), c.min_pixels, c.max_pixels);
   const int p = c.patch_size, m = c.merge_size, tp = c.temporal_patch_size;
-  // each frame resized, rescaled and normalized into (channel, y, x)
-  std::vector<std::vector<float>> pixels;
-  for (const auto& frame : frames) {
-    if (frame.height != height || frame.width != width)
-      fail("video frames of different sizes (", frame.width, "x", frame.height, " after ", width, "x", height, ")");
-    media::rgb_image img = media::resize(frame, w, h, c.filter);
-    std::vector<float> px(static_cast<std::size_t>(3) * h * w);
-    for (int ch = 0; ch < 3; ++ch)
-      for (int y = 0; y < h; ++y)
-        for (int x = 0; x < w; ++x) {
-          float v = static_cast<float>(static_cast<double>(img.at(x, y, ch)) * c.rescale_factor);
-          px[(static_cast<std::size_t>(ch) * h + y) * w + x] = (v - c.mean[ch]) / c.std[ch];
-        }
-    pixels.push_back(std::move(px));
+  // each value's rescaled and normalized float, computed once per channel and byte (the same
+  // arithmetic as per pixel, so the same floats)
+  float table[3][256];
+  for (int ch = 0; ch < 3; ++ch)
+    for (int v = 0; v < 256; ++v)
+      table[ch][v] = (static_cast<float>(static_cast<double>(v) * c.rescale_factor) - c.mean[ch]) / c.std[ch];
+  // each frame resized (uint8); normalized through the table while the patches are laid out
+  std::vector<media::rgb_image> resized;
+  std::vector<const media::rgb_image*> sized;
+  resized.reserve(frames.size());
+  for (const media::rgb_image* frame : frames) {
+    if (frame->height != height || frame->width != width)
+      fail("video frames of different sizes (", frame->width, "x", frame->height, " after ", width, "x", height, ")");
+    if (h == height && w == width) {
+      sized.push_back(frame);
+    } else {
+      resized.push_back(media::resize(*frame, w, h, c.filter));
+      sized.push_back(&resized.back());
+    }
   }
-  while (pixels.size() % static_cast<std::size_t>(tp) != 0) pixels.push_back(pixels.back());
+  // the last frame repeats up to a multiple of temporal_patch_size
+  const std::size_t frames_out = (sized.size() + tp - 1) / tp * tp;
   qwen2_vl_patches out;
-  out.grid_t = static_cast<std::int64_t>(pixels.size()) / tp;
+  out.grid_t = static_cast<std::int64_t>(frames_out) / tp;
   out.grid_h = h / p;
   out.grid_w = w / p;
   const std::size_t per_patch = static_cast<std::size_t>(c.patch_values());
   out.data.resize(static_cast<std::size_t>(out.count()) * per_patch);
   float* dst = out.data.data();
+  const std::size_t block = static_cast<std::size_t>(p) * p;  // one channel of one frame of a patch
   // patch order: temporal group, merge blocks row-major, rows / columns inside a block; inside a
   // patch (channel, frame, row, column)
   for (std::int64_t g = 0; g < out.grid_t; ++g)
@@ -160,19 +170,35 @@ qwen2_vl_patches qwen2_vl_video_preprocess(const std::vector<media::rgb_image>& 
         for (int mh = 0; mh < m; ++mh)
           for (int mw = 0; mw < m; ++mw) {
             const std::int64_t row = bh * m + mh, col = bw * m + mw;
-            for (int ch = 0; ch < 3; ++ch)
-              for (int t = 0; t < tp; ++t) {
-                const std::vector<float>& frame = pixels[static_cast<std::size_t>(g * tp + t)];
-                for (int py = 0; py < p; ++py)
-                  for (int px = 0; px < p; ++px)
-                    *dst++ = frame[(static_cast<std::size_t>(ch) * h + row * p + py) * w + col * p + px];
+            for (int ch = 0; ch < 3; ++ch) {
+              const float* lut = table[ch];
+              for (int t = 0; t < tp; ++t, dst += block) {
+                const std::size_t f = std::min(sized.size() - 1, static_cast<std::size_t>(g * tp + t));
+                if (t > 0 && f == std::min(sized.size() - 1, static_cast<std::size_t>(g * tp + t - 1))) {
+                  std::copy(dst - block, dst, dst);  // the same frame again (an image, or a short video's end)
+                  continue;
+                }
+                const std::uint8_t* img = sized[f]->data.data();
+                for (int py = 0; py < p; ++py) {
+                  const std::uint8_t* src = img + ((static_cast<std::size_t>(row) * p + py) * w + static_cast<std::size_t>(col) * p) * 3 + ch;
+                  float* o = dst + static_cast<std::size_t>(py) * p;
+                  for (int px = 0; px < p; ++px) o[px] = lut[src[px * 3]];
+                }
               }
+            }
           }
   return out;
 }
+}  // namespace
+
+qwen2_vl_patches qwen2_vl_video_preprocess(const std::vector<media::rgb_image>& frames, const qwen2_vl_image_config& c) {
+  std::vector<const media::rgb_image*> list;
+  for (const auto& f : frames) list.push_back(&f);
+  return patchify(list, c);
+}
 
 qwen2_vl_patches qwen2_vl_preprocess(const media::rgb_image& input, const qwen2_vl_image_config& c) {
-  return qwen2_vl_video_preprocess({input}, c);  // one frame, repeated temporal_patch_size times
+  return patchify({&input}, c);  // one frame, repeated temporal_patch_size times
 }
 
 }  // namespace lmms::processors

@@ -105,6 +105,8 @@ struct llava_json {
   std::int64_t max_image_pixels = 178956970;
   /// micro-batches decoded and collated ahead on a background thread (0 = on the training thread)
   std::int64_t prefetch = 2;
+  /// threads decoding and processing a micro-batch's images and videos (0 = up to 4)
+  std::int64_t media_threads = 0;
 };
 }  // namespace data
 

@@ -193,7 +193,7 @@ recipe::resolved resolve(const Recipe<Parts...>& r) {
           if constexpr (is_model<P>::value) out.model_path = p.path;
           else if constexpr (is_data<P>::value) {
             out.data = {p.file,       p.image_folder,  p.video_folder, p.eval_file, p.max_length,
-                        p.on_bad_sample, p.packing, p.num_frames, p.sampler, p.max_image_pixels, p.prefetch};
+                        p.on_bad_sample, p.packing, p.num_frames, p.sampler, p.max_image_pixels, p.prefetch, p.media_threads};
             out.data_media = P::media::has_video ? (P::media::has_images ? "images_and_videos" : "videos")
                                                  : (P::media::multi_image ? "images" : "single_image");
           } else if constexpr (is_policy<P>::value) {

@@ -20,6 +20,7 @@ struct data_values {
   std::string sampler = "random";
   std::int64_t max_image_pixels = 178956970;
   std::int64_t prefetch = 2;
+  std::int64_t media_threads = 0;
 };
 
 struct policy_value {

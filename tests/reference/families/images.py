@@ -6,6 +6,9 @@ Writes images/<name>.png and outputs/images.safetensors:
   clip.<name>.<shortest>           float32 (3, crop, crop) from CLIPImageProcessorPil
   mllama.<name>.<tile>.<max>       float32 (tiles, 3, tile, tile) from MllamaImageProcessorPil, with
   mllama.<name>.<tile>.<max>.ids   int64 (2,): aspect_ratio_id, number of tiles set in aspect_ratio_mask
+and images/jpeg/<name>.jpg (JPEG variants: chroma subsampling 4:2:0 / 4:2:2 / 4:4:4,
+progressive, optimized Huffman tables, greyscale, odd sizes, restart markers) with
+  jpeg.<name>                      uint8 (h, w, 3): PIL's Image.open(f).convert("RGB")
 """
 from __future__ import annotations
 
@@ -58,5 +61,26 @@ def make(out: pathlib.Path) -> dict:
             mask = np.asarray(res["aspect_ratio_mask"][0, 0])
             assert mask[:n].all() and not mask[n:].any()
             tensors[key + ".ids"] = torch.tensor([int(res["aspect_ratio_ids"][0, 0]), int(mask.sum())], dtype=torch.int64)
+    jpeg_dir = img_dir / "jpeg"
+    jpeg_dir.mkdir(exist_ok=True)
+    photo = picture(640, 480, seed=40)
+    odd = picture(333, 777, seed=41)
+    variants = {
+        "q90_420": (photo, dict(quality=90)),
+        "q75_422": (photo, dict(quality=75, subsampling=1)),
+        "q95_444": (photo, dict(quality=95, subsampling=0)),
+        "progressive": (photo, dict(quality=85, progressive=True)),
+        "optimized": (photo, dict(quality=80, optimize=True)),
+        "restarts": (photo, dict(quality=90, restart_marker_blocks=4)),
+        "grey": (photo.convert("L"), dict(quality=90)),
+        "odd_420": (odd, dict(quality=90)),
+        "odd_progressive": (odd, dict(quality=70, progressive=True)),
+        "tiny": (picture(1, 1, seed=42), dict(quality=90)),
+        "thin": (picture(3, 500, seed=43), dict(quality=90)),
+    }
+    for name, (img, options) in variants.items():
+        path = jpeg_dir / f"{name}.jpg"
+        img.save(path, "JPEG", **options)
+        tensors[f"jpeg.{name}"] = torch.from_numpy(np.asarray(Image.open(path).convert("RGB")).copy())
     save_outputs(out / "outputs" / "images.safetensors", tensors, {})
     return {"images": len(SIZES), "tensors": len(tensors)}

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "lmms/core/error.hpp"
+#include "lmms/data/parallel.hpp"
 #include "lmms/data/prefetch.hpp"
 #include "lmms/data/sampler.hpp"
 #include "support/test.hpp"
@@ -152,4 +153,23 @@ CATCH_TEST_CASE("the prefetcher yields the sequence in order, ahead, and hands e
   CATCH_CHECK_THROWS_WITH(failing.next(), Contains("sample 2 is broken"));
   // destroyed while its thread waits for room: stops cleanly
   { prefetcher<int> idle([](std::size_t k) { return static_cast<int>(k); }, 0, 4); }
+}
+
+CATCH_TEST_CASE("parallel_for fills every slot whatever the thread count, and rethrows a failure", "[data][parallel]") {
+  for (std::size_t threads : {1u, 2u, 3u, 8u}) {
+    std::vector<std::size_t> out(37, 0);
+    lmms::data::parallel_for(out.size(), threads, [&](std::size_t i) { out[i] = i * i + 1; });
+    for (std::size_t i = 0; i < out.size(); ++i) CATCH_CHECK(out[i] == i * i + 1);
+  }
+  std::atomic<int> calls{0};
+  CATCH_CHECK_THROWS_WITH(lmms::data::parallel_for(100, 3,
+                                                   [&](std::size_t i) {
+                                                     ++calls;
+                                                     if (i == 5) lmms::fail("image 5 is broken");
+                                                   }),
+                          Contains("image 5 is broken"));
+  CATCH_CHECK(calls.load() <= 100);
+  CATCH_CHECK(lmms::data::media_threads(3) == 3);
+  CATCH_CHECK(lmms::data::media_threads(0) >= 1);
+  CATCH_CHECK(lmms::data::media_threads(0) <= 4);
 }

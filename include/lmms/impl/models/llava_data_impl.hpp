@@ -2,6 +2,7 @@
 #pragma once
 
 #include "lmms/core/error.hpp"
+#include "lmms/data/parallel.hpp"
 #include "lmms/media/video.hpp"
 #include "lmms/models/llava/data.hpp"
 
@@ -96,29 +97,52 @@ at::Tensor image_pixels(const media::rgb_image& image, const processors::clip_co
 
 training::batch_source batch_source_of(const std::vector<sample_tokens>& samples, const processors::clip_config& processor,
                                        const llava_config& config, text::token_id pad_token_id,
-                                       std::int64_t pack_max_length, int num_frames) {
+                                       std::int64_t pack_max_length, int num_frames, std::int64_t media_threads) {
   const std::vector<sample_tokens>* all = &samples;
-  training::batch_source source{samples.size(), [all, processor, config, pad_token_id, pack_max_length, num_frames](const std::vector<std::size_t>& indices) {
+  const std::size_t threads = data::media_threads(media_threads);
+  training::batch_source source{samples.size(), [all, processor, config, pad_token_id, pack_max_length, num_frames, threads](const std::vector<std::size_t>& indices) {
             std::vector<training::token_sample> text;
-            std::vector<at::Tensor> pixels, videos;
-            std::vector<std::int64_t> sizes, tiles;
+            struct medium {
+              std::filesystem::path file;
+              std::size_t images_in_sample;
+              bool video;
+            };
+            std::vector<medium> media_list;  // images in reading order, then videos
             for (std::size_t i : indices) {
               const sample_tokens& s = (*all)[i];
               text.push_back({s.input_ids, s.labels});
-              for (const auto& file : s.images) {
-                media::rgb_image image = media::load_image(file);
-                pixels.push_back(image_pixels(image, processor, config, s.images.size()));
-                sizes.insert(sizes.end(), {image.height, image.width});
-                tiles.push_back(pixels.back().size(0));
+              for (const auto& file : s.images) media_list.push_back({file, s.images.size(), false});
+            }
+            for (std::size_t i : indices)
+              for (const auto& file : (*all)[i].videos) media_list.push_back({file, 0, true});
+            // decoded and processed on a few threads, each into its own slot
+            std::vector<at::Tensor> out(media_list.size());
+            std::vector<std::int64_t> hw(media_list.size() * 2);
+            data::parallel_for(media_list.size(), threads, [&](std::size_t k) {
+              const medium& m = media_list[k];
+              if (!m.video) {
+                media::rgb_image image = media::load_image(m.file);
+                out[k] = image_pixels(image, processor, config, m.images_in_sample);
+                hw[k * 2] = image.height, hw[k * 2 + 1] = image.width;
+                return;
               }
-              for (const auto& file : s.videos) {  // each frame as one tile (NeXT-Video: resized and cropped)
-                std::vector<at::Tensor> frames;
-                for (const auto& frame : media::load_video(file, num_frames).frames) {
-                  processors::pixel_values pv = processors::clip_preprocess(frame, processor);
-                  frames.push_back(at::from_blob(pv.data.data(), {pv.channels, pv.height, pv.width}, at::kFloat).clone());
-                }
-                videos.push_back(at::stack(frames));
+              std::vector<at::Tensor> frames;  // each frame as one tile (NeXT-Video: resized and cropped)
+              for (const auto& frame : media::load_video(m.file, num_frames).frames) {
+                processors::pixel_values pv = processors::clip_preprocess(frame, processor);
+                frames.push_back(at::from_blob(pv.data.data(), {pv.channels, pv.height, pv.width}, at::kFloat).clone());
               }
+              out[k] = at::stack(frames);
+            });
+            std::vector<at::Tensor> pixels, videos;
+            std::vector<std::int64_t> sizes, tiles;
+            for (std::size_t k = 0; k < media_list.size(); ++k) {
+              if (media_list[k].video) {
+                videos.push_back(out[k]);
+                continue;
+              }
+              pixels.push_back(out[k]);
+              sizes.insert(sizes.end(), {hw[k * 2], hw[k * 2 + 1]});
+              tiles.push_back(out[k].size(0));
             }
             std::vector<const training::token_sample*> chosen;
             for (const auto& t : text) chosen.push_back(&t);

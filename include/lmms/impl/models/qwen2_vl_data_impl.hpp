@@ -2,6 +2,7 @@
 #pragma once
 
 #include "lmms/core/error.hpp"
+#include "lmms/data/parallel.hpp"
 #include "lmms/media/image.hpp"
 #include "lmms/media/video.hpp"
 #include "lmms/models/qwen2_vl/data.hpp"
@@ -69,26 +70,33 @@ prepared_samples prepare_samples(const data::dataset& dataset, const text::chat_
 
 training::batch_source batch_source_of(const std::vector<sample_tokens>& samples,
                                        const processors::qwen2_vl_image_config& processor, text::token_id pad_token_id,
-                                       std::int64_t pack_max_length, int num_frames) {
+                                       std::int64_t pack_max_length, int num_frames, std::int64_t media_threads) {
   const std::vector<sample_tokens>* all = &samples;
-  training::batch_source source{samples.size(), [all, processor, pad_token_id, pack_max_length, num_frames](const std::vector<std::size_t>& indices) {
+  const std::size_t threads = data::media_threads(media_threads);
+  training::batch_source source{samples.size(), [all, processor, pad_token_id, pack_max_length, num_frames, threads](const std::vector<std::size_t>& indices) {
             std::vector<training::token_sample> text;
-            std::vector<at::Tensor> pixels, video_pixels;
-            std::vector<std::int64_t> grids, video_grids;
+            std::vector<std::filesystem::path> files;  // images, then videos, in reading order
+            std::size_t images = 0;
             for (std::size_t i : indices) {
               const sample_tokens& s = (*all)[i];
               text.push_back({s.input_ids, s.labels});
-              for (const auto& file : s.images) {
-                auto p = processors::qwen2_vl_preprocess(media::load_image(file), processor);
-                pixels.push_back(at::from_blob(p.data.data(), {p.count(), processor.patch_values()}, at::kFloat).clone());
-                grids.insert(grids.end(), {p.grid_t, p.grid_h, p.grid_w});
-              }
-              for (const auto& file : s.videos) {
-                auto p = processors::qwen2_vl_video_preprocess(media::load_video(file, num_frames).frames, processor);
-                video_pixels.push_back(at::from_blob(p.data.data(), {p.count(), processor.patch_values()}, at::kFloat).clone());
-                video_grids.insert(video_grids.end(), {p.grid_t, p.grid_h, p.grid_w});
-              }
+              files.insert(files.end(), s.images.begin(), s.images.end());
             }
+            images = files.size();
+            for (std::size_t i : indices) files.insert(files.end(), (*all)[i].videos.begin(), (*all)[i].videos.end());
+            // decoded and patchified on a few threads, each into its own slot
+            std::vector<at::Tensor> patches(files.size());
+            std::vector<std::int64_t> grid(files.size() * 3);
+            data::parallel_for(files.size(), threads, [&](std::size_t k) {
+              auto p = k < images ? processors::qwen2_vl_preprocess(media::load_image(files[k]), processor)
+                                  : processors::qwen2_vl_video_preprocess(media::load_video(files[k], num_frames).frames, processor);
+              patches[k] = at::from_blob(p.data.data(), {p.count(), processor.patch_values()}, at::kFloat).clone();
+              grid[k * 3] = p.grid_t, grid[k * 3 + 1] = p.grid_h, grid[k * 3 + 2] = p.grid_w;
+            });
+            std::vector<at::Tensor> pixels(patches.begin(), patches.begin() + static_cast<std::ptrdiff_t>(images)),
+                video_pixels(patches.begin() + static_cast<std::ptrdiff_t>(images), patches.end());
+            std::vector<std::int64_t> grids(grid.begin(), grid.begin() + static_cast<std::ptrdiff_t>(images * 3)),
+                video_grids(grid.begin() + static_cast<std::ptrdiff_t>(images * 3), grid.end());
             std::vector<const training::token_sample*> chosen;
             for (const auto& t : text) chosen.push_back(&t);
             training::lm_batch b = pack_max_length > 0 ? training::collate_packed(chosen, pad_token_id, pack_max_length)

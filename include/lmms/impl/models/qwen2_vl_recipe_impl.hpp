@@ -74,8 +74,8 @@ int train_recipe(const recipe::resolved& r) {
   // packing: each micro-batch's samples share rows of max_length tokens; eval batches stay unpacked
   const std::int64_t pack = r.data.packing ? r.data.max_length : 0;
   const auto frames = static_cast<int>(r.data.num_frames);
-  auto records = trainer.run(batch_source_of(samples, processor, pad, pack, frames),
-                             batch_source_of(eval, processor, pad, 0, frames));
+  auto records = trainer.run(batch_source_of(samples, processor, pad, pack, frames, r.data.media_threads),
+                             batch_source_of(eval, processor, pad, 0, frames, r.data.media_threads));
 
   // ---- outputs ----
   recipe::write_outputs(*model, r, applied, model_dir, models::checkpoint_names(checkpoint));

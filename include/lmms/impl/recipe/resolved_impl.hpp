@@ -31,6 +31,7 @@ void each_field(R& r, F&& f) {
   f("data", "sampler", r.data.sampler, "which samples share a micro-batch: random, group_by_length or no_text_only");
   f("data", "max_image_pixels", r.data.max_image_pixels, "an image with more pixels is a bad sample (0: no limit)");
   f("data", "prefetch", r.data.prefetch, "micro-batches decoded and collated ahead on a background thread (0: none)");
+  f("data", "media_threads", r.data.media_threads, "threads decoding and processing a micro-batch's images and videos (0: up to 4)");
   for (auto& [component, p] : r.policies) {
     if (p.kind != "lora" && p.kind != "qlora") continue;
     f(component, "rank", p.options.rank, "LoRA rank r");
@@ -135,6 +136,7 @@ std::vector<std::string> validate(const resolved& r) {
   need(r.data.sampler == "random" || r.data.sampler == "group_by_length" || r.data.sampler == "no_text_only",
        "data.sampler must be random, group_by_length or no_text_only, got " + quote(r.data.sampler));
   need(r.data.max_image_pixels >= 0, "data.max_image_pixels must be 0 (no limit) or more");
+  need(r.data.media_threads >= 0 && r.data.media_threads <= 256, "data.media_threads must be in [0, 256]");
   need(r.data.prefetch >= 0 && r.data.prefetch <= 64, "data.prefetch must be in [0, 64], got " + std::to_string(r.data.prefetch));
   for (const auto& [c, pol] : r.policies)
     if (pol.kind == "lora" || pol.kind == "qlora") {

@@ -68,10 +68,12 @@ at::Tensor image_pixels(const media::rgb_image& image, const processors::clip_co
 /// (an unreadable image is an error naming the file) and right-pads the text; with
 /// pack_max_length > 0 the samples share rows of that many tokens (training::collate_packed).
 /// Anyres models also get image_sizes and image_tiles; OneVision's videos (num_frames frames
-/// each, as prepared) pixel_values_videos (videos, frames, 3, S, S).
+/// each, as prepared) pixel_values_videos (videos, frames, 3, S, S). The batch's images and
+/// videos are decoded and processed on media_threads threads (0: up to 4).
 training::batch_source batch_source_of(const std::vector<sample_tokens>& samples, const processors::clip_config& processor,
                                        const llava_config& config, text::token_id pad_token_id,
-                                       std::int64_t pack_max_length = 0, int num_frames = 8);
+                                       std::int64_t pack_max_length = 0, int num_frames = 8,
+                                       std::int64_t media_threads = 0);
 
 }  // namespace lmms::llava
 

@@ -34,9 +34,11 @@ prepared_samples prepare_samples(const data::dataset& dataset, const text::chat_
 /// (pixel_values / image_grid_thw and pixel_values_videos / video_grid_thw in reading order) and
 /// right-pads the text; with pack_max_length > 0 the samples share rows of that many tokens
 /// (training::collate_packed). num_frames must be the one the samples were prepared with.
+/// The batch's images and videos are decoded and processed on media_threads threads (0: up to 4).
 training::batch_source batch_source_of(const std::vector<sample_tokens>& samples,
                                        const processors::qwen2_vl_image_config& processor, text::token_id pad_token_id,
-                                       std::int64_t pack_max_length = 0, int num_frames = 8);
+                                       std::int64_t pack_max_length = 0, int num_frames = 8,
+                                       std::int64_t media_threads = 0);
 
 /// The model inputs of a batch.
 inline inputs inputs_of(const training::lm_batch& b) {
