@@ -10,7 +10,7 @@
 //        [--epochs N] [--max-steps N] [--batch-size N] [--grad-accum N] [--lr X]
 //        [--schedule cosine|linear|constant] [--warmup-ratio X] [--weight-decay X]
 //        [--lora-dropout X] [--rslora] [--dora] [--qlora] [--eval-data FILE] [--eval-steps N]
-//        [--gradient-checkpointing] [--train-modules M1,M2] [--precision fp32|bf16] [--save-steps N] [--seed N] [--progress-every N] [--resume] [--check-logits]
+//        [--gradient-checkpointing] [--train-modules M1,M2] [--precision fp32|bf16|fp16 [--loss-scale S]] [--save-steps N] [--seed N] [--progress-every N] [--resume] [--check-logits]
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -118,6 +118,7 @@ int main(int argc, char** argv) try {
 
   training::loop_options o;
   o.epochs = std::stoi(get("epochs", "1"));
+  o.initial_loss_scale = std::stod(get("loss-scale", "65536"));
   o.max_steps = std::stoll(get("max-steps", "-1"));
   o.batch_size = std::stoi(get("batch-size", "4"));
   o.grad_accum = std::stoi(get("grad-accum", "1"));
@@ -130,8 +131,9 @@ int main(int argc, char** argv) try {
   o.log_every = std::stoi(get("progress-every", "1"));
   o.eval_steps = std::stoll(get("eval-steps", "0"));
   const std::string precision = get("precision", "fp32");
-  if (precision != "fp32" && precision != "bf16") fail("--precision is fp32 or bf16, not ", quote(precision));
-  o.precision = precision == "bf16" ? nn::precision::bf16 : nn::precision::fp32;
+  if (precision != "fp32" && precision != "bf16" && precision != "fp16")
+    fail("--precision is fp32, bf16 or fp16, not ", quote(precision));
+  o.precision = precision == "bf16" ? nn::precision::bf16 : precision == "fp16" ? nn::precision::fp16 : nn::precision::fp32;
   o.seed = std::stoull(get("seed", "42"));
   o.resume = flags.count("resume") > 0;
   o.output_dir = output;

@@ -1,7 +1,8 @@
 // lmms/nn/precision.hpp: mixed precision on the CPU (and later CUDA): a scope in which
-// matmul-heavy ops (linear, matmul, attention) run in bf16 while parameters, optimizer state
-// and the loss stay float32, as torch.autocast(device_type, dtype=torch.bfloat16) does in
-// transformers' Trainer with --bf16. Float32 parameters are the master weights.
+// matmul-heavy ops (linear, matmul, attention) run in bf16 (or fp16) while parameters, optimizer
+// state and the loss stay float32, as torch.autocast(device_type, dtype=...) does in
+// transformers' Trainer with --bf16 / --fp16. Float32 parameters are the master weights; fp16
+// training also scales the loss (training::loss_scaler), as Trainer's GradScaler does.
 #pragma once
 
 #include <ATen/autocast_mode.h>
@@ -10,17 +11,17 @@
 
 namespace lmms::nn {
 
-enum class precision { fp32, bf16 };
+enum class precision { fp32, bf16, fp16 };
 
-/// RAII: autocast to bf16 on `device` while alive (nothing for fp32).
+/// RAII: autocast to bf16 / fp16 on `device` while alive (nothing for fp32).
 class autocast_scope {
  public:
-  explicit autocast_scope(precision p, at::DeviceType device = at::kCPU) : device_(device), active_(p == precision::bf16) {
+  explicit autocast_scope(precision p, at::DeviceType device = at::kCPU) : device_(device), active_(p != precision::fp32) {
     if (!active_) return;
     was_enabled_ = at::autocast::is_autocast_enabled(device_);
     was_dtype_ = at::autocast::get_autocast_dtype(device_);
     at::autocast::set_autocast_enabled(device_, true);
-    at::autocast::set_autocast_dtype(device_, at::kBFloat16);
+    at::autocast::set_autocast_dtype(device_, p == precision::fp16 ? at::kHalf : at::kBFloat16);
   }
   ~autocast_scope() {
     if (!active_) return;

@@ -135,6 +135,10 @@ struct fp32 {
 struct bf16 {
   static constexpr const char* name = "bf16";
 };
+/// fp16 autocast compute with float32 master weights and dynamic loss scaling (GPUs without bf16)
+struct fp16 {
+  static constexpr const char* name = "fp16";
+};
 }  // namespace precision
 
 // ---- training ---------------------------------------------------------------------------------

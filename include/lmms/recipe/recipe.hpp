@@ -47,7 +47,8 @@ template <class T> struct is_data : std::false_type {};
 template <class M> struct is_data<data::llava_json<M>> : std::true_type {};
 template <class T> struct is_collator : std::false_type {};
 template <class C> struct is_collator<collator<C>> : std::true_type {};
-template <class T> constexpr bool is_precision = std::is_same_v<T, precision::fp32> || std::is_same_v<T, precision::bf16>;
+template <class T> constexpr bool is_precision = std::is_same_v<T, precision::fp32> || std::is_same_v<T, precision::bf16> ||
+                                               std::is_same_v<T, precision::fp16>;
 template <class T> constexpr bool is_part = is_model<T>::value || is_policy<T>::value || is_data<T>::value ||
                                             is_collator<T>::value || is_precision<T> || std::is_same_v<T, train>;
 

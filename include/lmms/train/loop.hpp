@@ -56,7 +56,8 @@ struct loop_options {
   bool progress = true;                // a progress bar on a terminal, else plain lines on stdout
   int log_every = 1;                   // plain lines: every N steps (and the first and last); log.jsonl has every step
   text::token_id pad_token_id = 0;
-  nn::precision precision = nn::precision::fp32;  // bf16: autocast compute, float32 master weights
+  nn::precision precision = nn::precision::fp32;  // bf16 / fp16: autocast compute, float32 master weights (fp16: loss scaling)
+  double initial_loss_scale = 65536.0;  // fp16: GradScaler's init_scale
   data::sampler_kind sampler = data::sampler_kind::random;  // which samples share a micro-batch (data/sampler.hpp)
   std::size_t prefetch = 2;            // micro-batches built ahead on a background thread (0: on the training thread)
   /// Extra files written into every checkpoint (name, content): the resolved recipe, say.
@@ -149,6 +150,8 @@ class lm_trainer {
   std::vector<std::pair<std::string, at::Tensor>> trainable_;
   std::unique_ptr<adamw> optimizer_;
   std::vector<std::pair<double, double>> train_curve_, eval_curve_;  // (step, loss) for loss.svg
+  loss_scaler scaler_;                 // fp16 only
+  std::int64_t optimizer_steps_ = 0;   // steps taken (fp16 skips steps with non-finite gradients)
 };
 
 /// An SVG line chart of training loss (and eval loss as dots) against steps.

@@ -6,6 +6,7 @@
 //   training::adamw opt({{decay_params, 0.01}, {norm_and_bias_params, 0.0}});
 //   double norm = training::clip_grad_norm(params, 1.0);
 //   opt.step(lr);  opt.zero_grad();
+//   training::loss_scaler scaler;   // fp16: (loss * scaler.scale).backward(); scaler.unscale(params); ...
 //
 // Parameters whose gradient is undefined in a step are skipped (their moments untouched), as
 // torch.optim does for p.grad is None.
@@ -49,6 +50,21 @@ class adamw {
 /// them by max_norm / (norm + 1e-6) as torch.nn.utils.clip_grad_norm_ does. Returns the norm
 /// before clipping.
 double clip_grad_norm(const std::vector<at::Tensor>& params, double max_norm);
+
+/// fp16 training's dynamic loss scale, as torch.amp.GradScaler (transformers' Trainer with
+/// --fp16): the loss is multiplied by `scale` before backward and the gradients divided by it
+/// before clipping; a step whose gradients are not finite is skipped and the scale halved;
+/// after growth_interval good steps in a row the scale doubles.
+struct loss_scaler {
+  double scale = 65536.0;
+  double growth_factor = 2.0, backoff_factor = 0.5;
+  std::int64_t growth_interval = 2000;
+  std::int64_t growth_tracker = 0;  // good steps since the last change
+  /// Divides every defined gradient by the scale (in float32, as GradScaler's inv_scale).
+  void unscale(const std::vector<at::Tensor>& params) const;
+  /// After a step: found_inf backs off, else counts towards growth.
+  void update(bool found_inf);
+};
 
 }  // namespace lmms::training
 

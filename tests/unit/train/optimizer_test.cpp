@@ -52,3 +52,27 @@ CATCH_TEST_CASE("fused AdamW matches torch::optim::AdamW; clip_grad_norm matches
   again.set_state(mine[0], s->exp_avg, s->exp_avg_sq, 5);
   CATCH_CHECK(at::equal(again.state_of(mine[0])->exp_avg, s->exp_avg));
 }
+
+CATCH_TEST_CASE("the fp16 loss scale follows torch.amp.GradScaler's rules", "[train][optimizer][fp16]") {
+  lmms::training::loss_scaler s;  // GradScaler(): init 2**16, growth 2, backoff 0.5, interval 2000
+  CATCH_CHECK(s.scale == 65536.0);
+  s.update(true);  // inf found: halve, reset the run of good steps
+  CATCH_CHECK(s.scale == 32768.0);
+  CATCH_CHECK(s.growth_tracker == 0);
+  for (int i = 0; i < 1999; ++i) s.update(false);
+  CATCH_CHECK(s.scale == 32768.0);
+  CATCH_CHECK(s.growth_tracker == 1999);
+  s.update(false);  // the 2000th good step in a row doubles it
+  CATCH_CHECK(s.scale == 65536.0);
+  CATCH_CHECK(s.growth_tracker == 0);
+  for (int i = 0; i < 10; ++i) s.update(false);
+  s.update(true);  // a skip in between starts the count again
+  CATCH_CHECK(s.scale == 32768.0);
+  CATCH_CHECK(s.growth_tracker == 0);
+  // unscale divides the gradients by the scale (in float32, GradScaler's inv_scale)
+  at::Tensor p = at::ones({3}).set_requires_grad(true);
+  p.mutable_grad() = at::full({3}, 1024.0f);
+  s.scale = 512.0;
+  s.unscale({p});
+  CATCH_CHECK(p.grad().allclose(at::full({3}, 2.0f)));
+}

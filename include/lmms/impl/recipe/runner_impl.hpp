@@ -83,7 +83,9 @@ training::loop_options loop_options_of(const resolved& r, text::token_id pad_tok
   o.resume = r.train.resume;
   o.log_every = static_cast<int>(r.train.log_every);
   o.pad_token_id = pad_token_id;
-  o.precision = r.precision == "bf16" ? nn::precision::bf16 : nn::precision::fp32;
+  o.precision = r.precision == "bf16"   ? nn::precision::bf16
+                : r.precision == "fp16" ? nn::precision::fp16
+                                        : nn::precision::fp32;
   o.sampler = data::sampler_kind_of(r.data.sampler);
   o.prefetch = static_cast<std::size_t>(r.data.prefetch);
   o.checkpoint_files = {{"resolved_recipe.json", to_json(r)}};

@@ -162,6 +162,7 @@ lm_trainer::lm_trainer(std::shared_ptr<torch::nn::Module> model, forward_fn forw
     (no_decay(p.key(), p.value()) ? plain : decay).push_back(p.value());
   }
   if (trainable_.empty()) fail("nothing to train: every parameter is frozen");
+  scaler_.scale = options_.initial_loss_scale;
   std::vector<adamw::group> groups;
   if (!decay.empty()) groups.push_back({decay, options_.weight_decay});
   if (!plain.empty()) groups.push_back({plain, 0.0});
@@ -267,7 +268,10 @@ void lm_trainer::save_checkpoint(std::int64_t step, std::int64_t epoch, std::int
   }
   state.emplace_back("rng.cpu", at::detail::getDefaultCPUGenerator().get_state());
   io::save_safetensors(tmp / "optimizer.safetensors", state);
-  nlohmann::json ts = {{"step", step}, {"epoch", epoch}, {"batches_done", batches_done}, {"seed", options_.seed}};
+  nlohmann::json ts = {{"step", step},           {"epoch", epoch},
+                       {"batches_done", batches_done}, {"seed", options_.seed},
+                       {"optimizer_steps", optimizer_steps_}, {"loss_scale", scaler_.scale},
+                       {"loss_scale_growth_tracker", scaler_.growth_tracker}};
   io::write_file_atomically(tmp / "trainer_state.json", ts.dump(2) + "\n");
   write_loss_curve(tmp / "loss.svg");
   for (const auto& [name, text] : options_.checkpoint_files) io::write_file_atomically(tmp / name, text);
@@ -309,6 +313,9 @@ void lm_trainer::load_checkpoint(const std::filesystem::path& dir, std::int64_t&
   step = ts.at("step").get<std::int64_t>();
   epoch = ts.at("epoch").get<std::int64_t>();
   batches_done = ts.at("batches_done").get<std::int64_t>();
+  optimizer_steps_ = ts.value("optimizer_steps", step);  // older checkpoints: every step was taken
+  scaler_.scale = ts.value("loss_scale", scaler_.scale);
+  scaler_.growth_tracker = ts.value("loss_scale_growth_tracker", std::int64_t{0});
 }
 
 std::vector<step_record> lm_trainer::run(const batch_source& samples, const batch_source& eval) {
@@ -386,18 +393,29 @@ std::vector<step_record> lm_trainer::run(const batch_source& samples, const batc
     }
     std::int64_t label_tokens = 0, real_tokens = 0;
     for (const auto& b : micro) label_tokens += b.label_tokens, real_tokens += b.real_tokens;
+    const bool fp16 = options_.precision == nn::precision::fp16;
+    const double loss_scale = scaler_.scale;  // fp16: the loss is scaled so small gradients survive
     double loss_sum = 0;
     for (const auto& b : micro) {
       at::Tensor sum = summed_loss(b);
-      (sum / static_cast<double>(std::max<std::int64_t>(1, label_tokens))).backward();
+      at::Tensor mean = sum / static_cast<double>(std::max<std::int64_t>(1, label_tokens));
+      (fp16 ? mean * loss_scale : mean).backward();
       loss_sum += sum.item<double>();
     }
     std::vector<at::Tensor> params;
     for (auto& [name, p] : trainable_) params.push_back(p);
+    if (fp16) scaler_.unscale(params);
     const double grad_norm = clip_grad_norm(params, options_.max_grad_norm);
-    const double lr = options_.lr * lr_factor(options_.schedule, step, total, warmup);
-    optimizer_->step(lr);
+    // as Trainer: a step with non-finite gradients is skipped (and the scale backs off); the
+    // schedule advances with the steps taken
+    const bool skipped = fp16 && !std::isfinite(grad_norm);
+    const double lr = options_.lr * lr_factor(options_.schedule, optimizer_steps_, total, warmup);
+    if (!skipped) {
+      optimizer_->step(lr);
+      ++optimizer_steps_;
+    }
     optimizer_->zero_grad();
+    if (fp16) scaler_.update(skipped);
     ++step;
 
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -408,6 +426,8 @@ std::vector<step_record> lm_trainer::run(const batch_source& samples, const batc
     records.push_back(r);
     nlohmann::json line = {{"step", r.step}, {"epoch", r.epoch}, {"loss", r.loss}, {"lr", r.lr},
                            {"grad_norm", r.grad_norm}, {"tokens", real_tokens}, {"tokens_per_second", r.tokens_per_second}};
+    if (fp16) line["loss_scale"] = loss_scale;
+    if (skipped) line["skipped"] = true;
     log << line.dump() << "\n" << std::flush;
     train_curve_.emplace_back(static_cast<double>(step), r.loss);
     if (options_.progress) {

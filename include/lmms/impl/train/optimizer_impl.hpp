@@ -75,4 +75,26 @@ double clip_grad_norm(const std::vector<at::Tensor>& params, double max_norm) {
   return norm;
 }
 
+void loss_scaler::unscale(const std::vector<at::Tensor>& params) const {
+  at::NoGradGuard no_grad;
+  std::vector<at::Tensor> grads;
+  for (const auto& p : params)
+    if (p.grad().defined()) grads.push_back(p.grad());
+  if (grads.empty()) return;
+  const float inv = static_cast<float>(1.0 / scale);  // GradScaler: scale.double().reciprocal().float()
+  at::_foreach_mul_(grads, at::Scalar(static_cast<double>(inv)));
+}
+
+void loss_scaler::update(bool found_inf) {
+  if (found_inf) {
+    scale *= backoff_factor;
+    growth_tracker = 0;
+    return;
+  }
+  if (++growth_tracker == growth_interval) {
+    scale *= growth_factor;
+    growth_tracker = 0;
+  }
+}
+
 }  // namespace lmms::training
