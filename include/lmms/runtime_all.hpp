@@ -23,6 +23,7 @@
 #include "lmms/models/llava/data.hpp"
 #include "lmms/models/llava/llava.hpp"
 #include "lmms/models/llava/recipe.hpp"
+#include "lmms/models/mllama/mllama.hpp"
 #include "lmms/models/qwen2_vl/data.hpp"
 #include "lmms/models/qwen2_vl/qwen2_vl.hpp"
 #include "lmms/models/qwen2_vl/recipe.hpp"
