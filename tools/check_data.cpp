@@ -25,6 +25,7 @@
 #include "lmms/media/image.hpp"
 #include "lmms/media/video.hpp"
 #include "lmms/models/llava/data.hpp"
+#include "lmms/models/mllama/data.hpp"
 #include "lmms/models/qwen2_vl/data.hpp"
 #include "lmms/processors/qwen2_vl.hpp"
 #include "lmms/text/chat.hpp"
@@ -48,8 +49,12 @@ llava::prepared_samples prepare_for(const std::filesystem::path& model_dir, cons
     text::chat_renderer chat(tok, llava::chat_format_of(cfg));
     return llava::prepare_samples(ds, chat, cfg, options, source);
   }
+  if (type == "mllama") {
+    text::chat_renderer chat(tok, text::chat_format::llama3_vision);
+    return mllama::prepare_samples(ds, chat, mllama::mllama_config::from_hf(config), options, source);
+  }
   fail(model_dir.string(), ": check-data does not know model_type ", quote(type),
-       " (llava, llava_next, llava_next_video, llava_onevision, qwen2_vl, qwen2_5_vl)");
+       " (llava, llava_next, llava_next_video, llava_onevision, qwen2_vl, qwen2_5_vl, mllama)");
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
-// tools/model_commands.cpp: the `lmms` commands that run a model (LLaVA-1.5, Qwen2-VL or a decoder LLM),
+// tools/model_commands.cpp: the `lmms` commands that run a model (the LLaVA family, Qwen2-VL,
+// Llama-3.2-Vision or a decoder LLM),
 // optionally with a PEFT adapter loaded on the fly.
 //
 //   lmms score --model DIR [--adapter DIR] --data FILE [--image-folder DIR]
@@ -29,9 +30,12 @@
 #include "lmms/io/safetensors.hpp"
 #include "lmms/models/llava/data.hpp"
 #include "lmms/models/llava/llava.hpp"
+#include "lmms/models/mllama/data.hpp"
+#include "lmms/models/mllama/mllama.hpp"
 #include "lmms/models/qwen2_vl/data.hpp"
 #include "lmms/models/qwen2_vl/qwen2_vl.hpp"
 #include "lmms/processors/clip.hpp"
+#include "lmms/processors/mllama.hpp"
 #include "lmms/processors/qwen2_vl.hpp"
 #include "lmms/text/chat.hpp"
 #include "lmms/train/lora.hpp"
@@ -192,6 +196,59 @@ loaded_model load_model(const std::filesystem::path& dir) {
       return qwen2vl::batch_source_of(prepared.samples, processor, 0).collate({0});
     };
     m.forward = [model](const training::lm_batch& b) mutable { return model->forward(qwen2vl::inputs_of(b)); };
+    return m;
+  }
+  if (type == "mllama") {
+    auto cfg = mllama::mllama_config::from_hf(config);
+    mllama::mllama_model model(cfg);
+    mllama::load_weights(*model, checkpoint);
+    auto processor = processors::mllama_image_config::load(dir);
+    m.module = model.ptr();
+    m.format = text::chat_format::llama3_vision;
+    // the image tokens stay single tokens; the tiles reach the text through cross-attention
+    m.prepare = [model, processor, cfg](const prompt_rows& ids, const image_rows& images) mutable {
+      // tiles and aspect ratios as a training batch builds them; the ids left-padded (the prompt
+      // ends where generation starts) and the cross-attention mask built on those
+      std::vector<mllama::sample_tokens> rows(ids.size());
+      std::size_t longest = 0;
+      for (std::size_t k = 0; k < ids.size(); ++k) {
+        rows[k].input_ids = ids[k];
+        rows[k].labels.assign(ids[k].size(), text::ignore_index);
+        rows[k].images = images[k];
+        longest = std::max(longest, ids[k].size());
+      }
+      std::vector<std::size_t> all(rows.size());
+      for (std::size_t k = 0; k < all.size(); ++k) all[k] = k;
+      auto b = mllama::batch_source_of(rows, processor, cfg, 0).collate(all);
+      const auto B = static_cast<std::int64_t>(rows.size()), T = static_cast<std::int64_t>(longest);
+      at::Tensor input_ids = at::zeros({B, T}, at::kLong), mask = at::zeros({B, T}, at::kLong);
+      std::vector<std::vector<std::int64_t>> tiles(rows.size());
+      for (std::int64_t r = 0; r < B; ++r) {
+        const auto& row = rows[static_cast<std::size_t>(r)];
+        const auto n = static_cast<std::int64_t>(row.input_ids.size());
+        input_ids[r].narrow(0, T - n, n).copy_(at::tensor(std::vector<std::int64_t>(row.input_ids.begin(), row.input_ids.end()), at::kLong));
+        mask[r].narrow(0, T - n, n).fill_(1);
+        for (std::size_t j = 0; j < row.images.size(); ++j)
+          tiles[static_cast<std::size_t>(r)].push_back(b.aspect_ratio_mask[r][static_cast<std::int64_t>(j)].sum().item<std::int64_t>());
+      }
+      mllama::inputs in{.input_ids = input_ids};
+      if (b.pixel_values.defined()) {
+        in.pixel_values = b.pixel_values;
+        in.aspect_ratio_ids = b.aspect_ratio_ids;
+        in.aspect_ratio_mask = b.aspect_ratio_mask;
+        in.cross_attention_mask = mllama::cross_attention_mask(input_ids, cfg.image_token_id, tiles, cfg.vision.max_num_tiles);
+      }
+      auto [embeds, steps] = mllama::generation_steps(model, in);
+      return prompt_batch{embeds, B > 1 ? mask : at::Tensor(), steps};
+    };
+    m.batch_of = [cfg, processor](const data::sample& s, const text::chat_renderer& chat) {
+      data::dataset one;
+      one.samples.push_back(s);
+      auto prepared = mllama::prepare_samples(one, chat, cfg, {.max_length = 1 << 30});
+      if (prepared.samples.empty()) fail(prepared.problems.empty() ? "the sample was dropped" : prepared.problems[0]);
+      return mllama::batch_source_of(prepared.samples, processor, cfg, 0).collate({0});
+    };
+    m.forward = [model](const training::lm_batch& b) mutable { return model->forward(mllama::inputs_of(b)); };
     return m;
   }
   auto cfg = lm::decoder_config::from_hf(config);  // refuses what it cannot run, by name

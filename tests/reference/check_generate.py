@@ -84,6 +84,34 @@ class OnevisionInputs:
         return out
 
 
+class MllamaInputs:
+    """MllamaProcessor's path: lmms's Llama-3.2-Vision format (tests/reference/templates), tiles
+    from MllamaImageProcessorPil, the cross-attention mask from processing_mllama's functions."""
+
+    def __init__(self, model_dir: str):
+        from transformers import AutoTokenizer, MllamaImageProcessorPil
+        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        self.image_processor = MllamaImageProcessorPil.from_pretrained(model_dir)
+        self.template = (pathlib.Path(__file__).parent / "templates" / "llama-3.2-vision.lmms.jinja").read_text()
+
+    def apply_chat_template(self, messages, **kwargs):
+        return self.tokenizer.apply_chat_template(messages, chat_template=self.template, date_string="26 Jul 2024", **kwargs)
+
+    def __call__(self, text, images=None, return_tensors="pt"):
+        from transformers.models.mllama.processing_mllama import (convert_sparse_cross_attention_mask_to_dense,
+                                                                  get_cross_attention_token_mask)
+        ids = self.tokenizer(text[0], add_special_tokens=False)["input_ids"]
+        out = {"input_ids": torch.tensor([ids]), "attention_mask": torch.ones(1, len(ids), dtype=torch.long)}
+        if images:
+            feats = self.image_processor([images], return_tensors="pt")
+            out.update({k: feats[k] for k in ("pixel_values", "aspect_ratio_ids", "aspect_ratio_mask")})
+            image_id = self.tokenizer.convert_tokens_to_ids("<|image|>")
+            out["cross_attention_mask"] = torch.from_numpy(convert_sparse_cross_attention_mask_to_dense(
+                [get_cross_attention_token_mask(ids, image_id)], feats["num_tiles"],
+                max_num_tiles=self.image_processor.max_image_tiles, length=len(ids)))
+        return out
+
+
 def main() -> int:
     lmms_out, model_dir, data_file, image_folder, max_new = sys.argv[1:6]
     adapter = sys.argv[6] if len(sys.argv) > 6 else None
@@ -93,6 +121,8 @@ def main() -> int:
         processor = Qwen2VLInputs(model_dir)
     elif model_type == "llava_onevision":
         processor = OnevisionInputs(model_dir)
+    elif model_type == "mllama":
+        processor = MllamaInputs(model_dir)
     else:
         processor = AutoProcessor.from_pretrained(model_dir)
     model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=torch.float32)
@@ -118,7 +148,7 @@ def main() -> int:
         with torch.no_grad():
             out = model.generate(**batch, do_sample=False, max_new_tokens=int(max_new))
         want = processor.tokenizer.decode(out[0, batch["input_ids"].shape[1]:], skip_special_tokens=True)
-        if not qwen:
+        if model_type != "mllama" and not qwen:
             want = want.split("USER")[0]  # lmms generate's default stop string for the llava format
         if want != got["answer"]:
             print(f"FAIL sample {got['index']}: transformers {want!r}, lmms {got['answer']!r}")

@@ -37,7 +37,8 @@ def nf4_config():
     # patterns match module names from the start (as regexes) or as suffixes
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                               bnb_4bit_compute_dtype=torch.float32,
-                              llm_int8_skip_modules=[r".*vision_tower", r".*multi_modal_projector", r".*visual", "lm_head"])
+                              llm_int8_skip_modules=[r".*vision_tower", r".*vision_model", r".*multi_modal_projector", r".*visual",
+                                                     "lm_head"])
 
 
 def main() -> int:
@@ -45,7 +46,8 @@ def main() -> int:
     tolerance = float(sys.argv[sys.argv.index("--tolerance") + 1]) if "--tolerance" in sys.argv else 1e-5
     check = load_file(str(run / "check_logits.safetensors"))
     inputs = {k: v for k, v in check.items()
-              if k in ("input_ids", "pixel_values", "image_grid_thw", "pixel_values_videos", "video_grid_thw")}
+              if k in ("input_ids", "pixel_values", "image_grid_thw", "pixel_values_videos", "video_grid_thw",
+                       "aspect_ratio_ids", "aspect_ratio_mask", "cross_attention_mask")}  # the last three: Mllama
     if "image_grid_thw" in inputs or "video_grid_thw" in inputs:  # Qwen2-VL: M-RoPE needs the token types
         base_dir = (json.loads((run / "adapter" / "adapter_config.json").read_text())["base_model_name_or_path"]
                     if (run / "adapter").exists() else str(run / "model"))

@@ -105,56 +105,53 @@ jpeg_result decode_jpeg(const unsigned char* bytes, std::size_t size, std::vecto
 }
 
 // PNG files end with an IEND chunk, JPEG files with the EOI marker FF D9 (perhaps followed by
-// padding); a file cut short has neither.
-void check_not_truncated(const std::filesystem::path& file) {
-  std::FILE* f = std::fopen(file.c_str(), "rb");
-  if (!f) return;
-  unsigned char head[8] = {0}, tail[64] = {0};
-  const std::size_t got_head = std::fread(head, 1, sizeof(head), f);
-  std::fseek(f, 0, SEEK_END);
-  const long size = std::ftell(f);
-  const long tail_size = std::min<long>(size, static_cast<long>(sizeof(tail)));
-  std::fseek(f, size - tail_size, SEEK_SET);
-  const std::size_t got_tail = std::fread(tail, 1, static_cast<std::size_t>(tail_size), f);
-  std::fclose(f);
-  if (got_head < 8 || got_tail != static_cast<std::size_t>(tail_size)) return;
+// padding); a file cut short has neither. Checked on the bytes already read.
+void check_not_truncated(const std::filesystem::path& file, const std::vector<unsigned char>& bytes) {
+  if (bytes.size() < 8) return;
+  const unsigned char* head = bytes.data();
+  const std::size_t tail_size = std::min<std::size_t>(bytes.size(), 64);
+  const unsigned char* tail = bytes.data() + bytes.size() - tail_size;
   const bool png = std::memcmp(head, "\x89PNG\r\n\x1a\n", 8) == 0;
   const bool jpeg = head[0] == 0xFF && head[1] == 0xD8;
   if (png && !(tail_size >= 12 && std::memcmp(tail + tail_size - 8, "IEND", 4) == 0))
     fail("image ", file.string(), " is truncated (a PNG without its IEND chunk)");
   if (jpeg) {
     bool eoi = false;
-    for (long i = tail_size - 2; i >= 0 && !eoi; --i) eoi = tail[i] == 0xFF && tail[i + 1] == 0xD9;
+    for (std::size_t i = tail_size - 1; i-- > 0 && !eoi;) eoi = tail[i] == 0xFF && tail[i + 1] == 0xD9;
     if (!eoi) fail("image ", file.string(), " is truncated (a JPEG without its end marker)");
   }
 }
 }  // namespace
 
 rgb_image load_image(const std::filesystem::path& file) {
-  {  // JPEG (by its magic bytes, whatever the extension): libjpeg-turbo
+  std::vector<unsigned char> bytes;  // the file is read once; every check and decoder works on these
+  {
     std::ifstream in(file, std::ios::binary);
-    char magic[2] = {0, 0};
-    if (in && in.read(magic, 2) && static_cast<unsigned char>(magic[0]) == 0xFF && static_cast<unsigned char>(magic[1]) == 0xD8) {
-      in.seekg(0);
-      const std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      check_not_truncated(file);
-      rgb_image img;
-      char message[JMSG_LENGTH_MAX] = {0};
-      const jpeg_result r = decode_jpeg(bytes.data(), bytes.size(), &img.data, &img.width, &img.height, message);
-      if (r == jpeg_result::ok) return img;
-      if (r == jpeg_result::failed) fail("cannot decode image ", file.string(), ": ", message, " (corrupt or truncated?)");
+    if (!in) {
+      if (!std::filesystem::exists(file)) fail("image ", file.string(), " does not exist");
+      fail("cannot open image ", file.string(), " (permissions?)");
     }
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  if (bytes.size() >= 2 && bytes[0] == 0xFF && bytes[1] == 0xD8) {  // JPEG by its magic bytes: libjpeg-turbo
+    check_not_truncated(file, bytes);
+    rgb_image img;
+    char message[JMSG_LENGTH_MAX] = {0};
+    const jpeg_result r = decode_jpeg(bytes.data(), bytes.size(), &img.data, &img.width, &img.height, message);
+    if (r == jpeg_result::ok) return img;
+    if (r == jpeg_result::failed) fail("cannot decode image ", file.string(), ": ", message, " (corrupt or truncated?)");
+    // not_rgb (CMYK / YCCK): stb_image below
   }
   int w = 0, h = 0, channels = 0;
-  std::uint8_t* pixels = stbi_load(file.c_str(), &w, &h, &channels, 3);
+  std::uint8_t* pixels =
+      stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &channels, 3);
   if (!pixels) {
-    if (!std::filesystem::exists(file)) fail("image ", file.string(), " does not exist");
     const char* why = stbi_failure_reason();
     fail("cannot decode image ", file.string(), ": ", why && *why ? why : "the decoder stopped early",
          " (corrupt or truncated?)");
   }
   try {
-    check_not_truncated(file);
+    check_not_truncated(file, bytes);
   } catch (...) {
     stbi_image_free(pixels);
     throw;

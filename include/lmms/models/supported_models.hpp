@@ -42,8 +42,8 @@ inline constexpr supported_model supported_models_table[] = {
     {"qwen2.5-vl-3b-instruct", "Qwen/Qwen2.5-VL-3B-Instruct", "qwen2.5-vl", true},
     {"qwen2.5-vl-7b-instruct", "Qwen/Qwen2.5-VL-7B-Instruct", "qwen2.5-vl", true},
     {"qwen2.5-vl-72b-instruct", "Qwen/Qwen2.5-VL-72B-Instruct", "qwen2.5-vl", true},
-    {"llama-3.2-11b-vision-instruct", "meta-llama/Llama-3.2-11B-Vision-Instruct", "llama-3.2-vision", false},
-    {"llama-3.2-90b-vision-instruct", "meta-llama/Llama-3.2-90B-Vision-Instruct", "llama-3.2-vision", false},
+    {"llama-3.2-11b-vision-instruct", "meta-llama/Llama-3.2-11B-Vision-Instruct", "llama-3.2-vision", true},
+    {"llama-3.2-90b-vision-instruct", "meta-llama/Llama-3.2-90B-Vision-Instruct", "llama-3.2-vision", true},
 };
 
 inline constexpr std::span<const supported_model> supported_models() { return supported_models_table; }

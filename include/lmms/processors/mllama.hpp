@@ -62,17 +62,14 @@ mllama_tiles mllama_preprocess(const media::rgb_image& image, const mllama_image
 #include <cmath>
 
 #include "lmms/core/error.hpp"
-#include "lmms/io/hf_config.hpp"
+#include "lmms/processors/config_file.hpp"
 
 namespace lmms::processors {
 
 mllama_image_config mllama_image_config::load(const std::filesystem::path& path) {
-  namespace fs = std::filesystem;
-  fs::path file = path;
-  if (fs::is_directory(path)) file = fs::exists(path / "preprocessor_config.json") ? path / "preprocessor_config.json"
-                                                                                 : path / "processor_config.json";
-  auto root = io::hf_config::load(file);
-  auto c = root.section_if("image_processor").value_or(root);
+  const auto settings = read_processor_settings(path);
+  const auto& c = settings.values;
+  const auto& file = settings.file;
   mllama_image_config cfg;
   if (auto size = c.section_if("size")) {
     const auto h = size->get_int("height"), w = size->get_int("width");
@@ -87,11 +84,7 @@ mllama_image_config mllama_image_config::load(const std::filesystem::path& path)
   cfg.do_rescale = c.get_bool_or("do_rescale", true);
   cfg.rescale_factor = c.get_double_or("rescale_factor", 1.0 / 255.0);
   cfg.do_normalize = c.get_bool_or("do_normalize", true);
-  if (c.has("image_mean")) {
-    auto m = c.get_double_list("image_mean"), s = c.get_double_list("image_std");
-    if (m.size() != 3 || s.size() != 3) fail(file.string(), ": image_mean and image_std need 3 values");
-    for (int i = 0; i < 3; ++i) cfg.mean[i] = static_cast<float>(m[i]), cfg.std[i] = static_cast<float>(s[i]);
-  }
+  read_mean_std(settings, cfg.mean, cfg.std);
   return cfg;
 }
 

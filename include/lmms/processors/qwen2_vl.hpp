@@ -63,17 +63,14 @@ std::int64_t qwen2_vl_video_tokens(std::int64_t frames, int height, int width, c
 #include <cmath>
 
 #include "lmms/core/error.hpp"
-#include "lmms/io/hf_config.hpp"
+#include "lmms/processors/config_file.hpp"
 
 namespace lmms::processors {
 
 qwen2_vl_image_config qwen2_vl_image_config::load(const std::filesystem::path& path) {
-  namespace fs = std::filesystem;
-  fs::path file = path;
-  if (fs::is_directory(path))
-    file = fs::exists(path / "preprocessor_config.json") ? path / "preprocessor_config.json" : path / "processor_config.json";
-  auto root = io::hf_config::load(file);
-  auto c = root.section_if("image_processor").value_or(root);
+  const auto settings = read_processor_settings(path);
+  const auto& c = settings.values;
+  const auto& file = settings.file;
   qwen2_vl_image_config q;
   if (auto size = c.section_if("size")) {
     q.min_pixels = size->get_int_or("shortest_edge", size->get_int_or("min_pixels", q.min_pixels));
@@ -86,11 +83,7 @@ qwen2_vl_image_config qwen2_vl_image_config::load(const std::filesystem::path& p
   q.merge_size = static_cast<int>(c.get_int_or("merge_size", 2));
   q.filter = static_cast<media::resample>(c.get_int_or("resample", 3));
   q.rescale_factor = c.get_double_or("rescale_factor", 1.0 / 255.0);
-  if (c.has("image_mean")) {
-    auto m = c.get_double_list("image_mean"), s = c.get_double_list("image_std");
-    if (m.size() != 3 || s.size() != 3) fail(file.string(), ": image_mean and image_std need 3 values");
-    for (int i = 0; i < 3; ++i) q.mean[i] = static_cast<float>(m[i]), q.std[i] = static_cast<float>(s[i]);
-  }
+  read_mean_std(settings, q.mean, q.std);
   if (q.min_pixels > q.max_pixels) fail(file.string(), ": min_pixels ", q.min_pixels, " is above max_pixels ", q.max_pixels);
   return q;
 }

@@ -120,6 +120,10 @@ struct llava {
 struct qwen2_vl {
   static constexpr const char* family = "qwen2-vl";
 };
+/// Llama-3.2-Vision: one <|image|> token per image (never expanded), tiles, cross-attention mask.
+struct mllama {
+  static constexpr const char* family = "llama-3.2-vision";
+};
 }  // namespace collators
 template <class C>
 struct collator {

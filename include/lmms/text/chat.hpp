@@ -26,10 +26,11 @@ enum class chat_format {
   llava_onevision,   // LLaVA-OneVision (Qwen2 LLM): chatml with "role " headers, images then videos
   qwen2_vl,          // Qwen2-VL, Qwen2.5-VL: chatml, media where the placeholders are
   qwen_vl,           // Qwen-VL-Chat: chatml, each <image> -> "Picture k: <img>path</img>\n"
+  llama3_vision,     // Llama-3.2-Vision: Meta's Llama-3 headers, <|image|> where the placeholders are
 };
 
-/// "llava", "llava-interleave", "llava-onevision", "qwen2-vl", "qwen-vl" (and family ids such as
-/// "llava-1.5", "llava-1.6", "llava-next-video", "qwen2.5-vl").
+/// "llava", "llava-interleave", "llava-onevision", "qwen2-vl", "qwen-vl", "llama-3.2-vision" (and
+/// family ids such as "llava-1.5", "llava-1.6", "llava-next-video", "qwen2.5-vl").
 std::optional<chat_format> parse_chat_format(std::string_view name);
 std::string_view chat_format_name(chat_format f);
 
@@ -51,6 +52,9 @@ struct chat_options {
   std::string eos = "</s>";
   /// Qwen2-VL's system prompt when the sample has none (the official chat template's default).
   std::string default_system_prompt = "You are a helpful assistant.";
+  /// Llama-3.2-Vision: the "Today Date" of the system block (Meta's template puts today's date
+  /// there when it can; a fixed one keeps the tokens of a dataset the same every day).
+  std::string date_string = "26 Jul 2024";
 };
 
 inline constexpr token_id ignore_index = -100;

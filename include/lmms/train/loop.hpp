@@ -73,6 +73,8 @@ struct lm_batch {
   at::Tensor input_ids, attention_mask, labels, pixel_values;
   at::Tensor image_grid_thw, pixel_values_videos, video_grid_thw;  // Qwen2-VL: patches per image / video
   at::Tensor image_sizes, image_tiles;  // LLaVA-NeXT / OneVision: (N, 2) original height, width; (N) anyres tiles
+  // Llama-3.2-Vision: (B, images, tiles) per sample, 0 for padding slots; (B, T, images, tiles)
+  at::Tensor aspect_ratio_ids, aspect_ratio_mask, cross_attention_mask;
   std::int64_t label_tokens = 0, real_tokens = 0;
 };
 lm_batch collate_right_pad(const std::vector<const token_sample*>& samples, text::token_id pad_token_id);

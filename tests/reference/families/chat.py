@@ -36,6 +36,12 @@ SAMPLES = [
     {"system_prompt": None, "conversations": ["<image>Describe. 日本語 ok?", "はい、大丈夫です 👍", "<image>\nAnd this one?", "Ein Dreieck."]},
     {"system_prompt": "Système: réponds en français.", "conversations": ["\tQuelle couleur ?\n", "Vert.\n"]},
 ]
+# more for Llama-3.2-Vision, where a system prompt and an image never meet
+LLAMA3_VISION_SAMPLES = [
+    {"system_prompt": None, "conversations": ["Look: <image> and <image>\nwhich is bigger?", "The left one.",
+                                              "Why?", " Its side is longer. "]},
+    {"system_prompt": "  You answer in one word.  ", "conversations": ["Capital of France?", "Paris"]},
+]
 FORMATS = {
     # format: (tokenizer kind, template file, add BOS/EOS + label last, sample filter)
     "llava": ("llama2", "llava-next-video.jinja", True, lambda s: True),
@@ -143,6 +149,42 @@ def qwen_vl_reference(enc, sample: dict, image_paths: list[str], mask_questions:
     return {"text": text_out, "input_ids": ids, "labels": labels}
 
 
+def llama3_vision_messages(sample: dict) -> list[dict]:
+    """lmms's Llama-3.2-Vision messages: user text with "<image>\\n" / "<image>" as image parts
+    where they are (stripped as a whole), assistant answers as they are."""
+    messages = []
+    if sample["system_prompt"] is not None:
+        messages.append({"role": "system", "content": sample["system_prompt"]})
+    for i, text in enumerate(sample["conversations"]):
+        if i % 2:
+            messages.append({"role": "assistant", "content": text})
+            continue
+        text = text.replace("<image>\n", "<image>").strip()
+        parts = []
+        for k, piece in enumerate(text.split("<image>")):
+            if k:
+                parts.append({"type": "image"})
+            if piece:
+                parts.append({"type": "text", "text": piece})
+        messages.append({"role": "user", "content": parts})
+    return messages
+
+
+def llama3_vision_reference(tok: Tokenizer, sample: dict, mask_questions: bool) -> dict:
+    rendered, generation_indices = render_jinja_template(
+        conversations=[llama3_vision_messages(sample)], return_assistant_tokens_mask=True,
+        chat_template=(TEMPLATES / "llama-3.2-vision.lmms.jinja").read_text(), bos_token="<|begin_of_text|>",
+        date_string="26 Jul 2024")
+    text = rendered[0]
+    enc = tok.encode(text, add_special_tokens=False)
+    mask = [0] * len(enc.ids)
+    for start_char, end_char in generation_indices[0]:
+        for t in range(enc.char_to_token(start_char), enc.char_to_token(end_char - 1) + 1):
+            mask[t] = 1
+    labels = [i if (m or not mask_questions) else IGNORE for i, m in zip(enc.ids, mask)]
+    return {"text": text, "input_ids": enc.ids, "labels": labels}
+
+
 def make(out: pathlib.Path) -> dict:
     text_dir = out / "text"
     chat_dir = text_dir / "chat"
@@ -181,4 +223,13 @@ def make(out: pathlib.Path) -> dict:
                           **qwen_vl_reference(enc, s, paths, m)})
     (chat_dir / "qwen-vl.json").write_text(json.dumps({"tokenizer": "qwen-vl", "cases": cases}, ensure_ascii=False, indent=1))
     summary["qwen-vl"] = len(cases)
+
+    # Llama-3.2-Vision: no video; a system prompt with images is refused (tested in C++)
+    tok = Tokenizer.from_file(str(text_dir / "llama3" / "tokenizer.json"))
+    keep = [s for s in SAMPLES + LLAMA3_VISION_SAMPLES if not any("<video>" in t for t in s["conversations"])
+            and not (s["system_prompt"] and any("<image>" in t for t in s["conversations"]))]
+    cases = [{"sample": s, "mask_question_tokens": m, **llama3_vision_reference(tok, s, m)} for s in keep for m in (True, False)]
+    (chat_dir / "llama-3.2-vision.json").write_text(
+        json.dumps({"tokenizer": "llama3", "cases": cases}, ensure_ascii=False, indent=1))
+    summary["llama-3.2-vision"] = len(cases)
     return summary

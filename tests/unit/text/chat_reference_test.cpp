@@ -13,7 +13,7 @@ using json = nlohmann::json;
 
 CATCH_TEST_CASE("chat rendering matches the reference pipeline for every family", "[text][chat][reference]") {
   auto dir = lmms::test::reference_dir() / "text";
-  for (const char* name : {"llava", "llava-interleave", "llava-onevision", "qwen2-vl", "qwen-vl"}) {
+  for (const char* name : {"llava", "llava-interleave", "llava-onevision", "qwen2-vl", "qwen-vl", "llama-3.2-vision"}) {
     CATCH_DYNAMIC_SECTION(name) {
       std::ifstream in(dir / "chat" / (std::string(name) + ".json"));
       CATCH_REQUIRE(in.good());
@@ -38,4 +38,18 @@ CATCH_TEST_CASE("chat rendering matches the reference pipeline for every family"
       }
     }
   }
+}
+
+CATCH_TEST_CASE("Llama-3.2-Vision: a system prompt with images and videos are refused by name", "[text][chat][reference]") {
+  auto tok = tokenizer::load(lmms::test::reference_dir() / "text" / "llama3");
+  chat_renderer chat(tok, chat_format::llama3_vision);
+  CATCH_CHECK_THROWS_WITH(chat.render({.system_prompt = "Be brief.", .turns = {"<image>\nWhat?", "A cat."}}),
+                          Catch::Matchers::Contains("refuses a system prompt in a conversation with images"));
+  CATCH_CHECK_THROWS_WITH(chat.render({.turns = {"<video>\nWhat?", "A cat."}}), Catch::Matchers::Contains("images only"));
+  // the generation prompt ends with the assistant header; text only gets the system block
+  auto p = chat.render_prompt({.turns = {"Hi"}});
+  CATCH_CHECK(p.text ==
+              "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\n"
+              "Today Date: 26 Jul 2024\n\n<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
+              "<|start_header_id|>assistant<|end_header_id|>\n\n");
 }

@@ -452,7 +452,6 @@ at::Tensor mllama_model_impl::logits_from_hidden(const at::Tensor& hidden) {
 at::Tensor mllama_model_impl::forward(const inputs& in) { return logits_from_hidden(hidden_states(in)); }
 
 std::pair<at::Tensor, infer::decoder_steps> generation_steps(mllama_model model, const inputs& prompt) {
-  if (prompt.input_ids.size(0) != 1) fail("Llama-3.2-Vision generation takes one prompt at a time");
   auto cross = std::make_shared<cross_inputs>(model->cross_states(prompt));
   at::Tensor embeds = model->language_model->embed(prompt.input_ids);
   infer::decoder_steps s;

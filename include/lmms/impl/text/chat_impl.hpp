@@ -83,6 +83,7 @@ std::optional<chat_format> parse_chat_format(std::string_view name) {
   if (name == "llava-onevision") return chat_format::llava_onevision;
   if (name == "qwen2-vl" || name == "qwen2.5-vl") return chat_format::qwen2_vl;
   if (name == "qwen-vl") return chat_format::qwen_vl;
+  if (name == "llama-3.2-vision" || name == "llama3-vision") return chat_format::llama3_vision;
   return std::nullopt;
 }
 
@@ -93,6 +94,7 @@ std::string_view chat_format_name(chat_format f) {
     case chat_format::llava_onevision: return "llava-onevision";
     case chat_format::qwen2_vl: return "qwen2-vl";
     case chat_format::qwen_vl: return "qwen-vl";
+    case chat_format::llama3_vision: return "llama-3.2-vision";
   }
   return "?";
 }
@@ -115,6 +117,9 @@ chat_renderer::chat_renderer(const tokenizer& tok, chat_format format, chat_opti
       break;
     case chat_format::qwen_vl:
       for (auto t : {"<|im_start|>", "<|im_end|>", "<img>", "</img>"}) require(t);
+      break;
+    case chat_format::llama3_vision:
+      for (auto t : {"<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", "<|image|>"}) require(t);
       break;
   }
 }
@@ -229,6 +234,49 @@ chat_tokens chat_renderer::render_impl(const chat_sample& sample, bool prompt) c
   // Template families: render text + generation spans, as the HF / lmms-finetune templates do.
   std::string text;
   std::vector<detail::generation_span> spans;
+  if (format_ == chat_format::llama3_vision) {
+    // Meta's Llama-3.2-Vision template: BOS; a system block (knowledge and today's date, then the
+    // system prompt) only when the conversation has no image, which the template refuses to
+    // combine with a system prompt; each message between headers and <|eot_id|>. Unlike
+    // lmms-finetune (images after the text, only the last token supervised), <|image|> stays
+    // where its placeholder is and every answer with its <|eot_id|> is supervised.
+    int images = 0;
+    for (std::size_t i = 0; i < turns.size(); i += 2) {
+      images += detail::count_of(turns[i], "<image>");
+      if (turns[i].find("<video>") != std::string::npos)
+        fail("turn ", i + 1, " has a <video> placeholder; Llama-3.2-Vision takes images only");
+    }
+    text = "<|begin_of_text|>";
+    if (images == 0) {
+      text += "<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: " +
+              options_.date_string + "\n\n" + (sample.system_prompt ? detail::python_strip(*sample.system_prompt) : "") +
+              "<|eot_id|>";
+    } else if (sample.system_prompt && !detail::python_strip(*sample.system_prompt).empty()) {
+      fail("Llama-3.2-Vision's chat template refuses a system prompt in a conversation with images; drop "
+           "system_prompt from this sample or put its text in the first user turn");
+    }
+    for (std::size_t i = 0; i < turns.size(); ++i) {
+      if (i % 2 == 0) {
+        std::string t = detail::replace_all(detail::replace_all(turns[i], "<image>\n", "<image>"), "<image>", "<|image|>");
+        text += "<|start_header_id|>user<|end_header_id|>\n\n" + detail::python_strip(t) + "<|eot_id|>";
+      } else {
+        text += "<|start_header_id|>assistant<|end_header_id|>\n\n";
+        const std::size_t b = text.size();
+        text += turns[i] + "<|eot_id|>";
+        spans.push_back({b, text.size()});
+      }
+    }
+    out.images = images;
+    if (prompt) text += "<|start_header_id|>assistant<|end_header_id|>\n\n";
+    encoding e = tok_.encode(text, false);
+    auto mask = detail::assistant_mask(e, spans);
+    out.text = std::move(text);
+    out.input_ids = e.ids;
+    out.labels.resize(e.ids.size());
+    for (std::size_t i = 0; i < e.ids.size(); ++i)
+      out.labels[i] = (mask[i] || !options_.mask_question_tokens) ? e.ids[i] : ignore_index;
+    return out;
+  }
   struct message { const char* role; std::string text; int images, videos; };
   std::vector<message> messages;
   if (sample.system_prompt) messages.push_back({"system", *sample.system_prompt, 0, 0});
@@ -284,7 +332,8 @@ chat_tokens chat_renderer::render_impl(const chat_sample& sample, bool prompt) c
         break;
       }
       case chat_format::qwen2_vl:
-      case chat_format::qwen_vl: break;
+      case chat_format::qwen_vl:
+      case chat_format::llama3_vision: break;
     }
   }
   if (prompt) text += format_ == chat_format::llava ? "ASSISTANT:" : "<|im_start|>assistant\n";

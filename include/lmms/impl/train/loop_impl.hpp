@@ -332,6 +332,10 @@ std::vector<step_record> lm_trainer::run(const batch_source& samples, const batc
   const auto warmup = static_cast<std::int64_t>(std::ceil(options_.warmup_ratio * static_cast<double>(total)));
 
   std::int64_t step = 0, epoch = 0, batches_done = 0;
+  // a run starts from the options (a second run() on this trainer too); resume overwrites both
+  optimizer_steps_ = 0;
+  scaler_ = loss_scaler{};
+  scaler_.scale = options_.initial_loss_scale;
   at::manual_seed(options_.seed);
   for (const auto& e : fs::directory_iterator(options_.output_dir))  // leftovers of a killed save
     if (e.path().filename().string().rfind(".checkpoint-", 0) == 0) fs::remove_all(e.path());

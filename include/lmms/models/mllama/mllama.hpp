@@ -228,9 +228,10 @@ class mllama_model_impl : public torch::nn::Module {
 };
 TORCH_MODULE_IMPL(mllama_model, mllama_model_impl);
 
-/// Greedy / sampled generation for one prompt (B = 1): the vision features are projected once;
-/// every new token sees the tiles the last prompt token sees (as transformers extends the mask).
-/// Returns the prompt embeddings and the steps for infer::generate.
+/// Generation steps for a prompt batch (left-padded when B > 1, the cross-attention mask built
+/// on the padded ids): the vision features are projected once; every new token sees the tiles
+/// the last prompt token sees (as transformers extends the mask). Returns the prompt embeddings
+/// and the steps for infer::generate / generate_batch.
 std::pair<at::Tensor, infer::decoder_steps> generation_steps(mllama_model model, const inputs& prompt);
 
 /// The checkpoint name of an in-memory parameter name, in whichever layout the file has.
