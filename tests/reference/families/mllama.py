@@ -21,6 +21,14 @@ the tensors
   C.aspect_ratio_mask, C.cross_attention_mask, C.num_tiles (B, images; 0 where none)
   C.logits, C.loss, C.grad.<param name>
 and gen.*: greedy generate() of 8 new tokens from the `single` prompt.
+
+The data pipeline: images/mllama/samples.json (a LLaVA-style dataset: one wide image over two
+turns, two images with text between, text only with a system prompt, an image larger than the
+4-tile canvas) with its pictures as PNG, rendered in lmms's Llama-3.2-Vision format
+(families/chat.py, the Llama-3 test tokenizer) and processed by MllamaImageProcessorPil and
+processing_mllama's mask functions, one sample per batch and samples 0 and 1 right-padded
+together: data.<k>.input_ids, .labels, .attention_mask, .pixel_values, .aspect_ratio_ids,
+.aspect_ratio_mask, .cross_attention_mask (k = 0..3, and "pair").
 """
 from __future__ import annotations
 
@@ -70,6 +78,63 @@ def sample_ids(gen: torch.Generator, pieces: list) -> list[int]:
         else:
             ids += torch.randint(3, VOCAB - 1, (p,), generator=gen).tolist()
     return ids
+
+
+def make_pipeline(out: pathlib.Path, processor) -> dict[str, torch.Tensor]:
+    import json
+
+    from tokenizers import Tokenizer
+    from transformers.models.mllama.processing_mllama import (convert_sparse_cross_attention_mask_to_dense,
+                                                              get_cross_attention_token_mask)
+
+    from families.chat import llama3_vision_reference
+
+    folder = out / "images" / "mllama"
+    folder.mkdir(parents=True, exist_ok=True)
+    pictures = {"wide.png": shapes_image(120, 50, 11), "tall.png": shapes_image(40, 90, 12),
+                "square.png": shapes_image(64, 64, 13), "large.png": shapes_image(300, 200, 14)}
+    for name, img in pictures.items():
+        img.save(folder / name)
+    samples = [
+        {"image": "wide.png", "conversations": ["<image>\nWhat is in the picture?", "A box on a gradient.",
+                                                "Which colour is the box?", "Red."]},
+        {"image": ["tall.png", "square.png"], "conversations": ["First <image> then <image>\nwhich is taller?", "The first."]},
+        {"system_prompt": "Answer briefly.", "conversations": ["Count to three.", "1, 2, 3."]},
+        {"image": "large.png", "conversations": ["<image>\nDescribe.", "A large gradient."]},
+    ]
+    dataset = []
+    for s in samples:
+        entry = {k: v for k, v in s.items() if k != "conversations"}
+        entry["conversations"] = [{"from": "human" if i % 2 == 0 else "gpt", "value": t}
+                                  for i, t in enumerate(s["conversations"])]
+        dataset.append(entry)
+    (folder / "samples.json").write_text(json.dumps(dataset, indent=1))
+
+    tok = Tokenizer.from_file(str(out / "text" / "llama3" / "tokenizer.json"))
+    image_id = tok.token_to_id("<|image|>")
+    pad = tok.token_to_id("<|end_of_text|>")
+    rendered = [llama3_vision_reference(tok, {"system_prompt": s.get("system_prompt"),
+                                              "conversations": s["conversations"]}, True) for s in samples]
+    images = [[pictures[f] for f in ([s["image"]] if isinstance(s.get("image"), str) else s.get("image", []))]
+              for s in samples]
+    tensors: dict[str, torch.Tensor] = {}
+    for key, rows in [("0", [0]), ("1", [1]), ("2", [2]), ("3", [3]), ("pair", [0, 1])]:
+        ids = [rendered[r]["input_ids"] for r in rows]
+        labels = [rendered[r]["labels"] for r in rows]
+        length = max(len(i) for i in ids)
+        c = f"data.{key}."
+        tensors[c + "input_ids"] = torch.tensor([i + [pad] * (length - len(i)) for i in ids])
+        tensors[c + "labels"] = torch.tensor([l + [IGNORE] * (length - len(l)) for l in labels])
+        tensors[c + "attention_mask"] = torch.tensor([[1] * len(i) + [0] * (length - len(i)) for i in ids])
+        if any(images[r] for r in rows):
+            feats = processor([images[r] for r in rows], return_tensors="pt")
+            for k in ("pixel_values", "aspect_ratio_ids", "aspect_ratio_mask"):
+                tensors[c + k] = feats[k]
+            padded = [i + [pad] * (length - len(i)) for i in ids]
+            tensors[c + "cross_attention_mask"] = torch.from_numpy(convert_sparse_cross_attention_mask_to_dense(
+                [get_cross_attention_token_mask(i, image_id) for i in padded], num_tiles=feats["num_tiles"],
+                max_num_tiles=4, length=length))
+    return tensors
 
 
 def make(out: pathlib.Path) -> dict:
@@ -136,6 +201,7 @@ def make(out: pathlib.Path) -> dict:
     with torch.no_grad():
         generated = model.generate(**inputs, do_sample=False, max_new_tokens=8, min_new_tokens=8, pad_token_id=PAD)
     tensors["gen.new_ids"] = generated[:, batch["input_ids"].shape[1]:]
+    tensors.update(make_pipeline(out, processor))
     save_outputs(out / "outputs" / "tiny-mllama.safetensors", tensors, {"seed": str(SEED)})
     return {"model": "models/tiny-mllama", "outputs": "outputs/tiny-mllama.safetensors",
             "cases": list(cases), "parameters": sum(p.numel() for p in model.parameters())}

@@ -1,10 +1,13 @@
 // Llama-3.2-Vision against transformers' MllamaForConditionalGeneration on a tiny random model
 // (tests/reference/families/mllama.py): the cross-attention mask MllamaProcessor builds, logits,
 // loss and every gradient for one image, two images with text before, between and after them,
-// text only, and a padded batch of two rows with different image counts; greedy generation.
+// text only, and a padded batch of two rows with different image counts; greedy generation;
+// lmms's data pipeline against the Python one (ids, labels, tiles, aspect ratios, masks).
 #include <cstdio>
 
+#include "lmms/data/dataset.hpp"
 #include "lmms/io/safetensors_torch.hpp"
+#include "lmms/models/mllama/data.hpp"
 #include "lmms/models/mllama/mllama.hpp"
 #include "lmms/text/tokenizer.hpp"
 #include "support/tensors.hpp"
@@ -128,4 +131,44 @@ CATCH_TEST_CASE("Llama-3.2-Vision greedy generation with a KV cache gives transf
   at::Tensor last = steps2.last_logits(embeds2, cache, {}, {}).squeeze(0);
   at::Tensor full = model->forward(prompt).select(1, prompt.input_ids.size(1) - 1).squeeze(0);
   CATCH_CHECK(max_abs_diff(last, full) < 1e-5);
+}
+
+CATCH_TEST_CASE("Llama-3.2-Vision data pipeline gives the reference ids, labels, tiles and masks",
+                "[models][mllama][data][reference]") {
+  auto ref = lmms::test::reference_dir();
+  const auto model_dir = ref / "models" / "tiny-mllama";
+  auto out = io::load_safetensors(ref / "outputs" / "tiny-mllama.safetensors");
+  auto tok = text::tokenizer::load(ref / "text" / "llama3");  // the Llama-3 test tokenizer renders the text
+  auto config = mllama::mllama_config::from_hf(io::hf_config::load(model_dir));
+  config.image_token_id = *tok.token_to_id("<|image|>");
+  text::chat_renderer chat(tok, text::chat_format::llama3_vision);
+  auto processor = processors::mllama_image_config::load(model_dir);
+  auto ds = data::load_dataset({.file = ref / "images" / "mllama" / "samples.json", .image_folder = ref / "images" / "mllama"});
+  auto prepared = mllama::prepare_samples(ds, chat, config, {.max_length = 4096});
+  CATCH_REQUIRE(prepared.samples.size() == 4);
+  auto source = mllama::batch_source_of(prepared.samples, processor, config, *tok.token_to_id("<|end_of_text|>"));
+  const std::vector<std::pair<std::string, std::vector<std::size_t>>> cases = {
+      {"0", {0}}, {"1", {1}}, {"2", {2}}, {"3", {3}}, {"pair", {0, 1}}};
+  for (const auto& [key, rows] : cases) {
+    CATCH_INFO("case " << key);
+    const std::string c = "data." + key + ".";
+    training::lm_batch b = source.collate(rows);
+    CATCH_CHECK(at::equal(b.input_ids, out.at(c + "input_ids")));
+    CATCH_CHECK(at::equal(b.labels, out.at(c + "labels")));
+    CATCH_CHECK(at::equal(b.attention_mask.to(at::kLong), out.at(c + "attention_mask")));
+    auto pv = out.find(c + "pixel_values");
+    CATCH_CHECK(b.pixel_values.defined() == (pv != out.end()));
+    if (pv == out.end()) continue;
+    CATCH_CHECK(max_abs_diff(b.pixel_values, pv->second) == 0.0);
+    CATCH_CHECK(at::equal(b.aspect_ratio_ids, out.at(c + "aspect_ratio_ids")));
+    CATCH_CHECK(at::equal(b.aspect_ratio_mask, out.at(c + "aspect_ratio_mask")));
+    CATCH_CHECK(at::equal(b.cross_attention_mask, out.at(c + "cross_attention_mask")));
+  }
+  // a system prompt next to an image is a bad sample named by its index
+  data::dataset bad;
+  bad.samples.push_back(ds.samples[0]);
+  bad.samples[0].system_prompt = "Be brief.";
+  CATCH_CHECK_THROWS_WITH(mllama::prepare_samples(bad, chat, config, {}, "train.json"),
+                          Catch::Matchers::Contains("train.json sample 0") &&
+                              Catch::Matchers::Contains("refuses a system prompt"));
 }
