@@ -172,3 +172,28 @@ CATCH_TEST_CASE("Llama-3.2-Vision data pipeline gives the reference ids, labels,
                           Catch::Matchers::Contains("train.json sample 0") &&
                               Catch::Matchers::Contains("refuses a system prompt"));
 }
+
+CATCH_TEST_CASE("Llama-3.2-Vision with activation checkpointing gives the same gradients", "[models][mllama][reference]") {
+  auto ref = lmms::test::reference_dir();
+  auto model = load_tiny_mllama(ref / "models" / "tiny-mllama");
+  auto out = io::load_safetensors(ref / "outputs" / "tiny-mllama.safetensors");
+  model->train();  // no dropout anywhere: training mode only turns checkpointing on
+  model->language_model->gradient_checkpointing = true;
+  model->vision->gradient_checkpointing = true;
+  auto in = case_inputs(out, "multi.");
+  model->zero_grad();
+  lm::causal_lm_loss(model->forward(in), out.at("multi.labels")).backward();
+  double grad_diff = 0;
+  std::size_t grads = 0;
+  for (const auto& p : model->named_parameters()) {
+    auto it = out.find("multi.grad." + p.key());
+    if (it == out.end()) continue;
+    CATCH_INFO("parameter " << p.key());
+    CATCH_REQUIRE(p.value().grad().defined());
+    grad_diff = std::max(grad_diff, max_abs_diff(p.value().grad(), it->second));
+    ++grads;
+  }
+  std::printf("mllama multi with checkpointing: max |grad diff| %.3g over %zu parameters\n", grad_diff, grads);
+  CATCH_CHECK(grads == 135);
+  CATCH_CHECK(grad_diff < 1e-6);
+}

@@ -376,12 +376,10 @@ at::Tensor text_model_impl::forward_embeds(const at::Tensor& embeds, const at::T
     const std::size_t i = index++;
     if (auto* x = layer->as<cross_decoder_layer_impl>()) {
       if (!with_images) continue;  // text only: transformers skips the cross-attention layers
+      // never checkpointed: the keys and values carry the projector's (and a trained vision
+      // encoder's) graph, which nn::checkpoint's one-input recompute cannot give gradients to
       const auto& [k, v] = cross->keys_values[cross_index++];
-      at::Tensor cm = cross->mask, seen = cross->row_seen;
-      if (gradient_checkpointing && is_training() && !cache)
-        h = nn::checkpoint([x, k, v, cm, seen](const at::Tensor& in) { return x->forward(in, k, v, cm, seen); }, h);
-      else
-        h = x->forward(h, k, v, cm, seen);
+      h = x->forward(h, k, v, cross->mask, cross->row_seen);
       continue;
     }
     auto* l = layer->as<lm::decoder_layer_impl>();

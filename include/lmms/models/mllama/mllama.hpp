@@ -207,6 +207,8 @@ class text_model_impl : public torch::nn::Module {
   lm::rms_norm norm{nullptr};
   mllama_config config;
   at::Tensor inv_freq;
+  /// Recompute the self-attention layers in backward (the few cross-attention layers keep
+  /// their activations: their keys and values depend on the trainable projector).
   bool gradient_checkpointing = false;
 };
 TORCH_MODULE_IMPL(text_model, text_model_impl);
