@@ -26,6 +26,7 @@
 #include "lmms/media/video.hpp"
 #include "lmms/models/llava/data.hpp"
 #include "lmms/models/mllama/data.hpp"
+#include "lmms/models/phi3_v/data.hpp"
 #include "lmms/models/qwen2_vl/data.hpp"
 #include "lmms/processors/qwen2_vl.hpp"
 #include "lmms/text/chat.hpp"
@@ -53,8 +54,13 @@ llava::prepared_samples prepare_for(const std::filesystem::path& model_dir, cons
     text::chat_renderer chat(tok, text::chat_format::llama3_vision);
     return mllama::prepare_samples(ds, chat, mllama::mllama_config::from_hf(config), options, source);
   }
+  if (type == "phi3_v") {
+    text::chat_renderer chat(tok, text::chat_format::phi3_v);
+    return phi3_v::prepare_samples(ds, chat, phi3_v::phi3_v_config::from_hf(config),
+                                   processors::phi3_v_image_config::load(model_dir), options, source);
+  }
   fail(model_dir.string(), ": check-data does not know model_type ", quote(type),
-       " (llava, llava_next, llava_next_video, llava_onevision, qwen2_vl, qwen2_5_vl, mllama)");
+       " (llava, llava_next, llava_next_video, llava_onevision, qwen2_vl, qwen2_5_vl, mllama, phi3_v)");
 }
 
 }  // namespace

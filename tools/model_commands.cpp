@@ -1,5 +1,5 @@
 // tools/model_commands.cpp: the `lmms` commands that run a model (the LLaVA family, Qwen2-VL,
-// Llama-3.2-Vision or a decoder LLM),
+// Llama-3.2-Vision, Phi-3-Vision or a decoder LLM),
 // optionally with a PEFT adapter loaded on the fly.
 //
 //   lmms score --model DIR [--adapter DIR] --data FILE [--image-folder DIR]
@@ -32,6 +32,8 @@
 #include "lmms/models/llava/llava.hpp"
 #include "lmms/models/mllama/data.hpp"
 #include "lmms/models/mllama/mllama.hpp"
+#include "lmms/models/phi3_v/data.hpp"
+#include "lmms/models/phi3_v/phi3_v.hpp"
 #include "lmms/models/qwen2_vl/data.hpp"
 #include "lmms/models/qwen2_vl/qwen2_vl.hpp"
 #include "lmms/processors/clip.hpp"
@@ -249,6 +251,46 @@ loaded_model load_model(const std::filesystem::path& dir) {
       return mllama::batch_source_of(prepared.samples, processor, cfg, 0).collate({0});
     };
     m.forward = [model](const training::lm_batch& b) mutable { return model->forward(mllama::inputs_of(b)); };
+    return m;
+  }
+  if (type == "phi3_v") {
+    auto cfg = phi3_v::phi3_v_config::from_hf(config);
+    phi3_v::phi3_v_model model(cfg);
+    phi3_v::load_weights(*model, checkpoint);
+    auto processor = processors::phi3_v_image_config::load(dir);
+    m.module = model.ptr();
+    m.format = text::chat_format::phi3_v;
+    auto steps = infer::steps_of(model->language_model, [model](const at::Tensor& h) mutable { return model->logits_from_hidden(h); });
+    // each prompt embedded on its own (its -k ids expanded to the images' HD counts), then left-padded
+    m.prepare = [model, processor, cfg, steps](const prompt_rows& ids, const image_rows& images) mutable {
+      std::vector<at::Tensor> embeds;
+      for (std::size_t k = 0; k < ids.size(); ++k) {
+        std::vector<text::token_id> row = ids[k], labels(ids[k].size(), text::ignore_index);
+        phi3_v::expand_images(row, labels, images[k], cfg, processor, "the prompt");
+        phi3_v::inputs in{.input_ids = at::tensor(std::vector<std::int64_t>(row.begin(), row.end()), at::kLong).unsqueeze(0)};
+        if (!images[k].empty()) {
+          std::vector<at::Tensor> pixels;
+          std::vector<std::int64_t> sizes;
+          for (const auto& f : images[k]) {
+            auto c = processors::phi3_v_preprocess(media::load_image(f), processor);
+            pixels.push_back(c.pixels);
+            sizes.insert(sizes.end(), {c.height, c.width});
+          }
+          in.pixel_values = at::cat(pixels, 0);
+          in.image_sizes = at::tensor(sizes, at::kLong).view({-1, 2});
+        }
+        embeds.push_back(model->input_embeddings(in));
+      }
+      return left_pad(embeds, steps);
+    };
+    m.batch_of = [cfg, processor](const data::sample& s, const text::chat_renderer& chat) {
+      data::dataset one;
+      one.samples.push_back(s);
+      auto prepared = phi3_v::prepare_samples(one, chat, cfg, processor, {.max_length = 1 << 30});
+      if (prepared.samples.empty()) fail(prepared.problems.empty() ? "the sample was dropped" : prepared.problems[0]);
+      return phi3_v::batch_source_of(prepared.samples, processor, 0).collate({0});
+    };
+    m.forward = [model](const training::lm_batch& b) mutable { return model->forward(phi3_v::inputs_of(b)); };
     return m;
   }
   auto cfg = lm::decoder_config::from_hf(config);  // refuses what it cannot run, by name

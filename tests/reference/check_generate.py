@@ -4,7 +4,10 @@
 "USER", lmms's default stop string for the llava format). LLaVA-1.5 / NeXT / Interleave run
 through their AutoProcessor; Qwen2-VL and LLaVA-OneVision through their tokenizer's chat
 template, their PIL image processor and their processor's placeholder expansion (their
-processors' video processors need torchvision, not installed).
+processors' video processors need torchvision, not installed). Phi-3-Vision (remote code on the
+hub) runs through the harness's re-implementation (families/phi3_v_model.py): lmms's phi3-v
+prompt (the chat template with <|image_k|> where the <image> placeholders are), Phi3VProcessor's
+inputs and a greedy loop without cache that stops at <|end|> or <|endoftext|>.
 
     python tests/reference/check_generate.py LMMS_JSONL MODEL_DIR DATA_FILE IMAGE_FOLDER MAX_NEW [ADAPTER_DIR]
 """
@@ -112,6 +115,33 @@ class MllamaInputs:
         return out
 
 
+class Phi3VInputs:
+    """Phi3VProcessor (families/phi3_v_model.py, num_crops from preprocessor_config.json) and the
+    tokenizer with its chat template (tokenizer_config.json)."""
+
+    def __init__(self, model_dir: str):
+        from transformers import AutoTokenizer
+
+        import families.phi3_v_model  # noqa: F401  (registers phi3_v with AutoConfig)
+        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        processor_config = json.loads((pathlib.Path(model_dir) / "preprocessor_config.json").read_text())
+        self.num_crops = processor_config.get("num_crops", 16)
+
+    def prompt(self, sample: dict, question: str) -> str:
+        """lmms's phi3-v format of the first user turn: <image> -> <|image_k|> in place."""
+        k = 0
+        while "<image>" in question:
+            k += 1
+            question = question.replace("<image>", f"<|image_{k}|>", 1)
+        messages = ([{"role": "system", "content": sample["system_prompt"]}]
+                    if sample.get("system_prompt") is not None else []) + [{"role": "user", "content": question}]
+        return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+    def __call__(self, text, images=None, return_tensors="pt"):
+        from families.phi3_v_model import processor_inputs
+        return processor_inputs(self.tokenizer, text[0], images or [], self.num_crops)
+
+
 def main() -> int:
     lmms_out, model_dir, data_file, image_folder, max_new = sys.argv[1:6]
     adapter = sys.argv[6] if len(sys.argv) > 6 else None
@@ -123,9 +153,16 @@ def main() -> int:
         processor = OnevisionInputs(model_dir)
     elif model_type == "mllama":
         processor = MllamaInputs(model_dir)
+    elif model_type == "phi3_v":
+        processor = Phi3VInputs(model_dir)
     else:
         processor = AutoProcessor.from_pretrained(model_dir)
-    model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=torch.float32)
+    if model_type == "phi3_v":
+        from families.phi3_v_model import Phi3VForCausalLM, greedy
+        model = Phi3VForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+        stop = {processor.tokenizer.convert_tokens_to_ids(t) for t in ("<|end|>", "<|endoftext|>")}
+    else:
+        model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=torch.float32)
     if adapter:
         from peft import PeftModel
         model = PeftModel.from_pretrained(model, adapter)
@@ -140,15 +177,22 @@ def main() -> int:
         content = [{"type": "image"}] * n_images + [{"type": "text", "text": question.replace("<image>", "").strip()}]
         messages = ([{"role": "system", "content": [{"type": "text", "text": sample["system_prompt"]}]}]
                     if sample.get("system_prompt") else []) + [{"role": "user", "content": content}]
-        prompt = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        if model_type == "phi3_v":
+            prompt = processor.prompt(sample, question)
+        else:
+            prompt = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         files = sample.get("image", [])
         files = [files] if isinstance(files, str) else files
         images = [Image.open(pathlib.Path(image_folder) / f).convert("RGB") for f in files[:n_images]]
         batch = processor(text=[prompt], images=images or None, return_tensors="pt")
-        with torch.no_grad():
-            out = model.generate(**batch, do_sample=False, max_new_tokens=int(max_new))
-        want = processor.tokenizer.decode(out[0, batch["input_ids"].shape[1]:], skip_special_tokens=True)
-        if model_type != "mllama" and not qwen:
+        if model_type == "phi3_v":
+            new_ids = greedy(model, batch, int(max_new), stop)[0]
+        else:
+            with torch.no_grad():
+                out = model.generate(**batch, do_sample=False, max_new_tokens=int(max_new))
+            new_ids = out[0, batch["input_ids"].shape[1]:]
+        want = processor.tokenizer.decode(new_ids, skip_special_tokens=True)
+        if model_type not in ("mllama", "phi3_v") and not qwen:
             want = want.split("USER")[0]  # lmms generate's default stop string for the llava format
         if want != got["answer"]:
             print(f"FAIL sample {got['index']}: transformers {want!r}, lmms {got['answer']!r}")

@@ -32,7 +32,7 @@ import torch
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-FAMILIES = ["tokenizers", "chat", "llm", "nf4", "images", "videos", "llava", "qwen2_vl", "llava_next", "mllama"]  # in dependency order; each issue that adds a family adds it here
+FAMILIES = ["tokenizers", "chat", "llm", "nf4", "images", "videos", "llava", "qwen2_vl", "llava_next", "mllama", "phi3_v"]  # in dependency order; each issue that adds a family adds it here
 
 
 def pattern_tensors() -> dict[str, torch.Tensor]:

@@ -124,6 +124,10 @@ struct qwen2_vl {
 struct mllama {
   static constexpr const char* family = "llama-3.2-vision";
 };
+/// Phi-3-Vision: each image a run of negative ids (its HD embedding count), crops + global view.
+struct phi3_v {
+  static constexpr const char* family = "phi3-v";
+};
 }  // namespace collators
 template <class C>
 struct collator {

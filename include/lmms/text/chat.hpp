@@ -7,7 +7,8 @@
 //   // r.input_ids, r.labels (-100 where not supervised), r.images == 1
 //
 // Media placeholders (<image>, <video>) become one placeholder token each; expanding them to
-// the per-family number of vision tokens happens in the data pipeline.
+// the per-family number of vision tokens happens in the data pipeline. Phi-3-Vision has no image
+// token: its k-th image is the id -k (as Phi3VProcessor writes it), one per image here.
 #pragma once
 
 #include <optional>
@@ -27,9 +28,10 @@ enum class chat_format {
   qwen2_vl,          // Qwen2-VL, Qwen2.5-VL: chatml, media where the placeholders are
   qwen_vl,           // Qwen-VL-Chat: chatml, each <image> -> "Picture k: <img>path</img>\n"
   llama3_vision,     // Llama-3.2-Vision: Meta's Llama-3 headers, <|image|> where the placeholders are
+  phi3_v,            // Phi-3-Vision: <|user|> / <|assistant|> / <|end|>, each user turn through Phi3VProcessor
 };
 
-/// "llava", "llava-interleave", "llava-onevision", "qwen2-vl", "qwen-vl", "llama-3.2-vision" (and
+/// "llava", "llava-interleave", "llava-onevision", "qwen2-vl", "qwen-vl", "llama-3.2-vision", "phi3-v" (and
 /// family ids such as "llava-1.5", "llava-1.6", "llava-next-video", "qwen2.5-vl").
 std::optional<chat_format> parse_chat_format(std::string_view name);
 std::string_view chat_format_name(chat_format f);
@@ -83,6 +85,7 @@ class chat_renderer {
 
  private:
   chat_tokens render_impl(const chat_sample& sample, bool prompt) const;
+  chat_tokens render_phi3_v(const chat_sample& sample, bool prompt) const;
   tokenizer tok_;
   chat_format format_;
   chat_options options_;

@@ -10,6 +10,8 @@ monkey patch) and labels the final token. Qwen2-VL is chatml built by hand in lm
 here each sample's text is also rendered by the official Qwen2-VL chat template to check that
 lmms produces the format the model was trained with.
 
+Phi-3-Vision ("phi3-v") is lmms-finetune's per-turn processor calls (phi3_v_reference).
+
 Writes out/text/chat/<format>.json: [{sample, mask_question_tokens, text, input_ids, labels}].
 Needs the tokenizers family (out/text/<kind>/tokenizer.json).
 """
@@ -185,6 +187,50 @@ def llama3_vision_reference(tok: Tokenizer, sample: dict, mask_questions: bool) 
     return {"text": text, "input_ids": enc.ids, "labels": labels}
 
 
+PHI3_V_IMAGE_TAG = r"<\|image_\d+\|>"
+
+
+def phi3_v_reference(tok: Tokenizer, sample: dict, mask_questions: bool) -> dict:
+    """lmms's Phi-3-Vision format ("phi3-v"), as lmms-finetune's collator builds it with the bugs
+    fixed: images numbered 1, 2, ... over the whole sample, each <image> replaced in place by
+    <|image_k|>; each user turn rendered by the Phi-3-V chat template with the generation prompt
+    (the system message before turn 0) and tokenized as Phi3VProcessor does (split at the image
+    tags, every chunk with BOS, one id -k per tag here, before the expansion to num_img_tokens);
+    each answer + "<|end|>\\n<|endoftext|>" without special tokens, every token a label. Prompt
+    tokens are labels only with mask_questions False, image ids never."""
+    template = (TEMPLATES / "phi3-v.jinja").read_text()
+    ids: list[int] = []
+    labels: list[int] = []
+    texts: list[str] = []
+    image = 0
+    conv = sample["conversations"]
+    for i in range(0, len(conv), 2):
+        user = conv[i]
+        while "<image>" in user:
+            image += 1
+            user = user.replace("<image>", f"<|image_{image}|>", 1)
+        messages = [{"role": "user", "content": user}]
+        if i == 0 and sample["system_prompt"] is not None:
+            messages.insert(0, {"role": "system", "content": sample["system_prompt"]})
+        rendered, _ = render_jinja_template(conversations=[messages], chat_template=template, add_generation_prompt=True)
+        prompt = rendered[0]
+        chunks = re.split(PHI3_V_IMAGE_TAG, prompt)
+        tags = [int(t) for t in re.findall(r"<\|image_(\d+)\|>", prompt)]
+        segment: list[int] = []
+        for j, chunk in enumerate(chunks):
+            segment += tok.encode(chunk, add_special_tokens=True).ids
+            if j < len(tags):
+                segment.append(-tags[j])
+        ids += segment
+        labels += [IGNORE if (mask_questions or t < 0) else t for t in segment]
+        answer = conv[i + 1] + "<|end|>\n<|endoftext|>"
+        answer_ids = tok.encode(answer, add_special_tokens=False).ids
+        ids += answer_ids
+        labels += answer_ids
+        texts += [prompt, answer]
+    return {"text": "".join(texts), "input_ids": ids, "labels": labels}
+
+
 def make(out: pathlib.Path) -> dict:
     text_dir = out / "text"
     chat_dir = text_dir / "chat"
@@ -232,4 +278,11 @@ def make(out: pathlib.Path) -> dict:
     (chat_dir / "llama-3.2-vision.json").write_text(
         json.dumps({"tokenizer": "llama3", "cases": cases}, ensure_ascii=False, indent=1))
     summary["llama-3.2-vision"] = len(cases)
+
+    # Phi-3-Vision: the phi3-v test tokenizer (made by the tokenizers family); no video
+    tok = Tokenizer.from_file(str(text_dir / "phi3-v" / "tokenizer.json"))
+    cases = [{"sample": s, "mask_question_tokens": m, **phi3_v_reference(tok, s, m)}
+             for s in SAMPLES if not any("<video>" in t for t in s["conversations"]) for m in (True, False)]
+    (chat_dir / "phi3-v.json").write_text(json.dumps({"tokenizer": "phi3-v", "cases": cases}, ensure_ascii=False, indent=1))
+    summary["phi3-v"] = len(cases)
     return summary

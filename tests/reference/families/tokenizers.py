@@ -124,12 +124,13 @@ def byte_level_tokenizer(pattern: str | None, specials: list[str], vocab_size: i
     return tok
 
 
-def metaspace_tokenizer(specials: list[str]):
+def metaspace_tokenizer(specials: list[str], rstrip: tuple[str, ...] = ("<|end|>",), vocab_size: int = 600):
     """Phi-3 / Mistral style as transformers 5 writes Llama-family tokenizers: Metaspace
-    pre-tokenizer (prepend_scheme 'first', no split), BPE with byte fallback, Metaspace decoder."""
+    pre-tokenizer (prepend_scheme 'first', no split), BPE with byte fallback, Metaspace decoder.
+    The added tokens in `rstrip` swallow the whitespace after them."""
     from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors
 
-    base = llama_sentencepiece_bpe(extra_special=[])
+    base = llama_sentencepiece_bpe(extra_special=[], vocab_size=vocab_size)
     model = json.loads(base.to_str())["model"]
     tok = Tokenizer(models.BPE(vocab=model["vocab"], merges=[tuple(m) for m in model["merges"]], unk_token="<unk>",
                                byte_fallback=True, fuse_unk=True))
@@ -137,9 +138,18 @@ def metaspace_tokenizer(specials: list[str]):
     tok.decoder = decoders.Sequence([decoders.Metaspace(replacement="▁", prepend_scheme="first", split=False),
                                      decoders.ByteFallback(), decoders.Fuse()])
     tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in ["<unk>", "<s>", "</s>"]])
-    tok.add_tokens([AddedToken(s, special=True, normalized=False, rstrip=(s == "<|end|>")) for s in specials])
+    tok.add_tokens([AddedToken(s, special=True, normalized=False, rstrip=(s in rstrip)) for s in specials])
     tok.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", 1)])
     return tok
+
+
+PHI3_RSTRIP = ("<|assistant|>", "<|system|>", "<|end|>", "<|user|>")
+
+
+def phi3_v_tokenizer(vocab_size: int = 600):
+    """Phi-3-Vision's tokenizer (microsoft/Phi-3-vision-128k-instruct): the phi3 kind with its
+    added-token flags: <|assistant|>, <|system|>, <|end|>, <|user|> rstrip, <|endoftext|> not."""
+    return metaspace_tokenizer(PHI3_SPECIAL, rstrip=PHI3_RSTRIP, vocab_size=vocab_size)
 
 
 def kinds():
@@ -154,6 +164,9 @@ def kinds():
                                         bos="<|begin_of_text|>", trim_offsets=False), LLAMA3_SPECIAL),
         # Phi-3 style: Metaspace pre-tokenizer, byte fallback, an rstrip added token
         "phi3": (metaspace_tokenizer(PHI3_SPECIAL), PHI3_SPECIAL + ["<s>"]),
+        # Phi-3-Vision: the phi3 kind with the real checkpoint's added-token flags (the role tags and
+        # <|end|> rstrip, <|endoftext|> does not), BOS "<s> $A"
+        "phi3-v": (phi3_v_tokenizer(), PHI3_SPECIAL + ["<s>"]),
         # GPT-2 style byte level with its own regex, prefix space and offset trimming
         "gpt2": (byte_level_tokenizer(None, ["<|endoftext|>"], 2000, ignore_merges=False, nfc=False, bos=None,
                                       trim_offsets=True, add_prefix_space=True), ["<|endoftext|>"]),

@@ -1,6 +1,7 @@
 // Chat rendering per family: the same text, input ids and labels as the Python reference
 // pipeline (tests/reference/families/chat.py: HF templates + transformers' assistant mask,
 // lmms-finetune's BOS/EOS policy; Qwen2-VL checked against its official template).
+#include <algorithm>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -13,7 +14,7 @@ using json = nlohmann::json;
 
 CATCH_TEST_CASE("chat rendering matches the reference pipeline for every family", "[text][chat][reference]") {
   auto dir = lmms::test::reference_dir() / "text";
-  for (const char* name : {"llava", "llava-interleave", "llava-onevision", "qwen2-vl", "qwen-vl", "llama-3.2-vision"}) {
+  for (const char* name : {"llava", "llava-interleave", "llava-onevision", "qwen2-vl", "qwen-vl", "llama-3.2-vision", "phi3-v"}) {
     CATCH_DYNAMIC_SECTION(name) {
       std::ifstream in(dir / "chat" / (std::string(name) + ".json"));
       CATCH_REQUIRE(in.good());
@@ -52,4 +53,21 @@ CATCH_TEST_CASE("Llama-3.2-Vision: a system prompt with images and videos are re
               "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\n"
               "Today Date: 26 Jul 2024\n\n<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
               "<|start_header_id|>assistant<|end_header_id|>\n\n");
+}
+
+CATCH_TEST_CASE("Phi-3-Vision: images numbered across turns, videos and literal tags refused", "[text][chat][reference]") {
+  auto tok = tokenizer::load(lmms::test::reference_dir() / "text" / "phi3-v");
+  chat_renderer chat(tok, chat_format::phi3_v);
+  auto r = chat.render({.turns = {"<image>\nWhat?", "A cat.", "And <image>?", "A dog."}});
+  CATCH_CHECK(r.images == 2);
+  CATCH_CHECK(std::count(r.input_ids.begin(), r.input_ids.end(), -1) == 1);
+  CATCH_CHECK(std::count(r.input_ids.begin(), r.input_ids.end(), -2) == 1);
+  CATCH_CHECK(r.text.find("<|user|>\nAnd <|image_2|>?<|end|>") != std::string::npos);
+  CATCH_CHECK_THROWS_WITH(chat.render({.turns = {"<video>\nWhat?", "A cat."}}), Catch::Matchers::Contains("images only"));
+  CATCH_CHECK_THROWS_WITH(chat.render({.turns = {"<|image_1|>\nWhat?", "A cat."}}),
+                          Catch::Matchers::Contains("mark images with <image>"));
+  // the generation prompt ends with the assistant tag; a BOS starts each user turn
+  auto p = chat.render_prompt({.system_prompt = "Be brief.", .turns = {"Hi"}});
+  CATCH_CHECK(p.text == "<|system|>\nBe brief.<|end|>\n<|user|>\nHi<|end|>\n<|assistant|>\n");
+  CATCH_CHECK(p.input_ids.front() == *tok.token_to_id("<s>"));
 }

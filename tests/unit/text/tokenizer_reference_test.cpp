@@ -30,7 +30,7 @@ CATCH_TEST_CASE("tokenizers agree with HF tokenizers on the corpus", "[text][ref
   const auto corpus = read_json(dir / "corpus.json").get<std::vector<std::string>>();
   CATCH_REQUIRE(corpus.size() >= 20000);
 
-  for (const char* kind : {"llama2", "qwen2", "llama3", "phi3", "gpt2"}) {
+  for (const char* kind : {"llama2", "qwen2", "llama3", "phi3", "phi3-v", "gpt2"}) {
     CATCH_DYNAMIC_SECTION(kind) {
       auto tok = tokenizer::load(dir / kind / "tokenizer.json");
       const auto expected = read_json(dir / kind / "expected.json");

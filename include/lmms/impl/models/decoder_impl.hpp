@@ -19,9 +19,10 @@ decoder_config decoder_config::from_hf(const io::hf_config& c) {
   if (d.model_type == "qwen2_vl_text" || d.model_type == "qwen2_vl" || d.model_type == "qwen2_5_vl_text" ||
       d.model_type == "qwen2_5_vl")
     d.model_type = "qwen2";
-  if (d.model_type != "llama" && d.model_type != "mistral" && d.model_type != "qwen2")
+  if (d.model_type == "phi3_v") d.model_type = "phi3";  // Phi-3-Vision: a Phi-3 LLM, its fields at the top level
+  if (d.model_type != "llama" && d.model_type != "mistral" && d.model_type != "qwen2" && d.model_type != "phi3")
     fail(c.source(), ": ", c.prefix().empty() ? "" : c.prefix() + ".", "model_type ", quote(d.model_type),
-         " is not a decoder lmms implements (llama, mistral, qwen2)");
+         " is not a decoder lmms implements (llama, mistral, qwen2, phi3)");
   d.vocab_size = c.get_int("vocab_size");
   d.hidden_size = c.get_int("hidden_size");
   d.intermediate_size = c.get_int("intermediate_size");
@@ -55,13 +56,47 @@ decoder_config decoder_config::from_hf(const io::hf_config& c) {
       fail(c.source(), ": mrope_section must be 3 numbers adding up to head_dim / 2 = ", d.head_dim / 2);
     if (rope_type == "mrope") rope_type = "default";  // transformers reads {type: mrope} as default + sections
   }
+  if (rope_type == "su" || rope_type == "longrope") {
+    // Phi-3's LongRoPE: the hub writes {type: su, short_factor, long_factor} next to
+    // original_max_position_embeddings; transformers 5 writes rope_parameters {rope_type: longrope, ...}.
+    d.rope_short_factor = rope_section->get_double_list("short_factor");
+    d.rope_long_factor = rope_section->get_double_list("long_factor");
+    if (static_cast<std::int64_t>(d.rope_short_factor.size()) != d.head_dim / 2 ||
+        static_cast<std::int64_t>(d.rope_long_factor.size()) != d.head_dim / 2)
+      fail(c.source(), ": LongRoPE short_factor and long_factor need head_dim / 2 = ", d.head_dim / 2, " numbers each");
+    const std::int64_t max_positions = c.get_int_or("max_position_embeddings", 0);
+    d.rope_original_max_positions = rope_section->get_int_or(
+        "original_max_position_embeddings", c.get_int_or("original_max_position_embeddings", max_positions));
+    if (d.rope_original_max_positions <= 0)
+      fail(c.source(), ": LongRoPE needs original_max_position_embeddings (or max_position_embeddings)");
+    // transformers: factor = max / original max when the config has an original max; the
+    // attention factor sqrt(1 + ln(factor) / ln(original max)) unless the config gives one
+    const double factor = c.has("original_max_position_embeddings") || rope_section->has("original_max_position_embeddings")
+                              ? static_cast<double>(max_positions) / static_cast<double>(d.rope_original_max_positions)
+                              : rope_section->get_double_or("factor", 1.0);
+    d.rope_attention_factor = rope_section->has("attention_factor")
+                                  ? rope_section->get_double("attention_factor")
+                                  : (factor <= 1.0 ? 1.0
+                                                   : std::sqrt(1.0 + std::log(factor) /
+                                                                         std::log(static_cast<double>(d.rope_original_max_positions))));
+    rope_type = "default";
+  }
   if (rope_type != "default")
-    fail(c.source(), ": rope type ", quote(rope_type), " is not implemented yet for this decoder (default rotary only)");
+    fail(c.source(), ": rope type ", quote(rope_type), " is not implemented yet for this decoder (default, longrope)");
   if (d.model_type == "qwen2") {
     d.qkv_bias = true;  // Qwen2Attention: q, k, v with bias, o without
   } else if (d.model_type == "llama") {
     d.qkv_bias = d.o_bias = c.get_bool_or("attention_bias", false);
     d.mlp_bias = c.get_bool_or("mlp_bias", false);
+  } else if (d.model_type == "phi3") {
+    d.fused_projections = true;  // Phi3Attention.qkv_proj, Phi3MLP.gate_up_proj, no biases
+    if (c.get_double_or("partial_rotary_factor", 1.0) != 1.0)
+      fail(c.source(), ": partial_rotary_factor ", c.get_double("partial_rotary_factor"),
+           " is not implemented (Phi-3 and Phi-3-Vision rotate the whole head)");
+    // transformers masks a sliding window when the config has one; lmms attends causally over the
+    // whole sequence, which is the same while the window covers every position (Phi-3-V: 131072)
+    if (c.has("sliding_window") && c.get_int("sliding_window") < c.get_int_or("max_position_embeddings", 0))
+      fail(c.source(), ": sliding_window ", c.get_int("sliding_window"), " shorter than max_position_embeddings is not implemented");
   }
   return d;
 }
@@ -81,9 +116,13 @@ at::Tensor rms_norm_impl::forward(const at::Tensor& x) {
 
 attention_impl::attention_impl(const decoder_config& c)
     : heads_(c.num_heads), kv_heads_(c.num_kv_heads), head_dim_(c.head_dim) {
-  q_proj = register_module("q_proj", nn::linear(c.hidden_size, c.num_heads * c.head_dim, c.qkv_bias));
-  k_proj = register_module("k_proj", nn::linear(c.hidden_size, c.num_kv_heads * c.head_dim, c.qkv_bias));
-  v_proj = register_module("v_proj", nn::linear(c.hidden_size, c.num_kv_heads * c.head_dim, c.qkv_bias));
+  if (c.fused_projections) {
+    qkv_proj = register_module("qkv_proj", nn::linear(c.hidden_size, (c.num_heads + 2 * c.num_kv_heads) * c.head_dim, c.qkv_bias));
+  } else {
+    q_proj = register_module("q_proj", nn::linear(c.hidden_size, c.num_heads * c.head_dim, c.qkv_bias));
+    k_proj = register_module("k_proj", nn::linear(c.hidden_size, c.num_kv_heads * c.head_dim, c.qkv_bias));
+    v_proj = register_module("v_proj", nn::linear(c.hidden_size, c.num_kv_heads * c.head_dim, c.qkv_bias));
+  }
   o_proj = register_module("o_proj", nn::linear(c.num_heads * c.head_dim, c.hidden_size, c.o_bias));
 }
 
@@ -97,9 +136,21 @@ at::Tensor rotate_half(const at::Tensor& x) {
 at::Tensor attention_impl::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                                    const at::Tensor& mask, layer_cache* cache) {
   const auto B = x.size(0), T = x.size(1);
-  at::Tensor q = q_proj->forward(x).view({B, T, heads_, head_dim_}).transpose(1, 2);
-  at::Tensor k = k_proj->forward(x).view({B, T, kv_heads_, head_dim_}).transpose(1, 2);
-  at::Tensor v = v_proj->forward(x).view({B, T, kv_heads_, head_dim_}).transpose(1, 2);
+  at::Tensor q, k, v;
+  if (qkv_proj) {  // Phi3Attention: one projection, sliced into q, k, v
+    at::Tensor qkv = qkv_proj->forward(x);
+    const std::int64_t nq = heads_ * head_dim_, nk = kv_heads_ * head_dim_;
+    q = qkv.narrow(-1, 0, nq);
+    k = qkv.narrow(-1, nq, nk);
+    v = qkv.narrow(-1, nq + nk, nk);
+  } else {
+    q = q_proj->forward(x);
+    k = k_proj->forward(x);
+    v = v_proj->forward(x);
+  }
+  q = q.reshape({B, T, heads_, head_dim_}).transpose(1, 2);
+  k = k.reshape({B, T, kv_heads_, head_dim_}).transpose(1, 2);
+  v = v.reshape({B, T, kv_heads_, head_dim_}).transpose(1, 2);
   // cos / sin come in the embeddings' dtype (as transformers passes them); under bf16 autocast
   // q and k are bf16 and the products promote to float32, exactly as in transformers.
   at::Tensor c = cos.unsqueeze(1), s = sin.unsqueeze(1);
@@ -128,12 +179,21 @@ at::Tensor attention_impl::forward(const at::Tensor& x, const at::Tensor& cos, c
 }
 
 mlp_impl::mlp_impl(const decoder_config& c) {
+  if (c.fused_projections) {
+    gate_up_proj = register_module("gate_up_proj", nn::linear(c.hidden_size, 2 * c.intermediate_size, c.mlp_bias));
+    down_proj = register_module("down_proj", nn::linear(c.intermediate_size, c.hidden_size, c.mlp_bias));
+    return;
+  }
   gate_proj = register_module("gate_proj", nn::linear(c.hidden_size, c.intermediate_size, c.mlp_bias));
   up_proj = register_module("up_proj", nn::linear(c.hidden_size, c.intermediate_size, c.mlp_bias));
   down_proj = register_module("down_proj", nn::linear(c.intermediate_size, c.hidden_size, c.mlp_bias));
 }
 
 at::Tensor mlp_impl::forward(const at::Tensor& x) {
+  if (gate_up_proj) {  // Phi3MLP: up * silu(gate), gate the first half of the fused output
+    auto halves = gate_up_proj->forward(x).chunk(2, -1);
+    return down_proj->forward(halves[1] * at::silu(halves[0]));
+  }
   return down_proj->forward(at::silu(gate_proj->forward(x)) * up_proj->forward(x));
 }
 
@@ -201,6 +261,25 @@ std::pair<at::Tensor, at::Tensor> rotary_cos_sin(const at::Tensor& position_ids,
   return {emb.cos(), emb.sin()};
 }
 
+std::pair<at::Tensor, at::Tensor> rotary_cos_sin(const decoder_config& config, const at::Tensor& position_ids) {
+  if (config.rope_short_factor.empty())
+    return rotary_cos_sin(position_ids, config.head_dim, config.rope_theta, config.mrope_section);
+  // LongRoPE as transformers' _compute_longrope_parameters + longrope_frequency_update: the
+  // factors of this forward follow its largest position; inv_freq = 1 / (factor * theta^(2i/d))
+  const bool long_context = position_ids.numel() > 0 && position_ids.max().item<std::int64_t>() + 1 > config.rope_original_max_positions;
+  const auto& factors = long_context ? config.rope_long_factor : config.rope_short_factor;
+  at::Tensor ext = at::tensor(std::vector<float>(factors.begin(), factors.end()), at::kFloat);
+  at::Tensor exponent = at::arange(0, config.head_dim, 2, at::kLong).to(at::kFloat) / static_cast<double>(config.head_dim);
+  at::Tensor inv_freq = 1.0 / (ext * at::pow(config.rope_theta, exponent));
+  at::Tensor freqs = at::matmul(inv_freq.index({at::indexing::None, at::indexing::Slice(), at::indexing::None})
+                                    .expand({position_ids.size(0), -1, 1}),
+                                position_ids.index({at::indexing::Slice(), at::indexing::None, at::indexing::Slice()})
+                                    .to(at::kFloat))
+                          .transpose(1, 2);
+  at::Tensor emb = at::cat({freqs, freqs}, -1);
+  return {emb.cos() * config.rope_attention_factor, emb.sin() * config.rope_attention_factor};
+}
+
 decoder_model_impl::decoder_model_impl(const decoder_config& c) : config(c) {
   // embed_tokens is a module in HF; a holder keeps the name embed_tokens.weight
   struct holder_impl : torch::nn::Module {
@@ -234,7 +313,7 @@ at::Tensor decoder_model_impl::forward_embeds(const at::Tensor& inputs_embeds, c
                        .unsqueeze(1);
     }
   }
-  auto [cos_f, sin_f] = rotary_cos_sin(position_ids, config.head_dim, config.rope_theta, config.mrope_section);
+  auto [cos_f, sin_f] = rotary_cos_sin(config, position_ids);
   at::Tensor cos = cos_f.to(inputs_embeds.scalar_type()), sin = sin_f.to(inputs_embeds.scalar_type());
   at::Tensor mask = cache_mask;
   if (!cache && attention_mask.defined() && !(attention_mask == 1).all().item<bool>()) {

@@ -84,6 +84,7 @@ std::optional<chat_format> parse_chat_format(std::string_view name) {
   if (name == "qwen2-vl" || name == "qwen2.5-vl") return chat_format::qwen2_vl;
   if (name == "qwen-vl") return chat_format::qwen_vl;
   if (name == "llama-3.2-vision" || name == "llama3-vision") return chat_format::llama3_vision;
+  if (name == "phi3-v" || name == "phi3_v" || name == "phi-3-vision") return chat_format::phi3_v;
   return std::nullopt;
 }
 
@@ -95,6 +96,7 @@ std::string_view chat_format_name(chat_format f) {
     case chat_format::qwen2_vl: return "qwen2-vl";
     case chat_format::qwen_vl: return "qwen-vl";
     case chat_format::llama3_vision: return "llama-3.2-vision";
+    case chat_format::phi3_v: return "phi3-v";
   }
   return "?";
 }
@@ -120,6 +122,9 @@ chat_renderer::chat_renderer(const tokenizer& tok, chat_format format, chat_opti
       break;
     case chat_format::llama3_vision:
       for (auto t : {"<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", "<|image|>"}) require(t);
+      break;
+    case chat_format::phi3_v:
+      for (auto t : {"<|user|>", "<|assistant|>", "<|end|>", "<|endoftext|>"}) require(t);
       break;
   }
 }
@@ -231,6 +236,8 @@ chat_tokens chat_renderer::render_impl(const chat_sample& sample, bool prompt) c
     return out;
   }
 
+  if (format_ == chat_format::phi3_v) return render_phi3_v(sample, prompt);
+
   // Template families: render text + generation spans, as the HF / lmms-finetune templates do.
   std::string text;
   std::vector<detail::generation_span> spans;
@@ -333,7 +340,8 @@ chat_tokens chat_renderer::render_impl(const chat_sample& sample, bool prompt) c
       }
       case chat_format::qwen2_vl:
       case chat_format::qwen_vl:
-      case chat_format::llama3_vision: break;
+      case chat_format::llama3_vision:
+      case chat_format::phi3_v: break;
     }
   }
   if (prompt) text += format_ == chat_format::llava ? "ASSISTANT:" : "<|im_start|>assistant\n";
@@ -351,6 +359,57 @@ chat_tokens chat_renderer::render_impl(const chat_sample& sample, bool prompt) c
   out.labels.resize(e.ids.size());
   for (std::size_t i = 0; i < e.ids.size(); ++i)
     out.labels[i] = (mask[i] || !options_.mask_question_tokens) ? e.ids[i] : ignore_index;
+  return out;
+}
+
+chat_tokens chat_renderer::render_phi3_v(const chat_sample& sample, bool prompt) const {
+  // lmms-finetune's Phi-3-V collator: each user turn is the chat template's text with
+  // add_generation_prompt ("<|user|>\n...<|end|>\n<|assistant|>\n", the system block before the
+  // first), put through Phi3VProcessor: split at the <|image_k|> tags, every chunk tokenized with
+  // the tokenizer's special tokens (so a BOS starts each chunk), the tag itself the id -k. Each
+  // answer is "{text}<|end|>\n<|endoftext|>" without special tokens, all supervised. Unlike
+  // lmms-finetune: images are numbered across the whole sample and stay where their <image> is
+  // (it moved them to the front and left the "\n" behind), several per sample and in any turn.
+  const auto& turns = sample.turns;
+  chat_tokens out;
+  auto append = [&](const std::vector<token_id>& ids, bool supervised) {
+    out.input_ids.insert(out.input_ids.end(), ids.begin(), ids.end());
+    for (auto id : ids) out.labels.push_back(supervised || !options_.mask_question_tokens ? id : ignore_index);
+  };
+  int image = 0;
+  for (std::size_t i = 0; i < turns.size(); ++i) {
+    if (i % 2 == 1) {
+      const std::string answer = turns[i] + "<|end|>\n<|endoftext|>";
+      out.text += answer;
+      append(tok_.encode_ids(answer, false), true);
+      continue;
+    }
+    if (turns[i].find("<video>") != std::string::npos)
+      fail("turn ", i + 1, " has a <video> placeholder; Phi-3-Vision takes images only");
+    if (turns[i].find("<|image_") != std::string::npos)
+      fail("turn ", i + 1, " contains the text \"<|image_\", which Phi-3-Vision's processor reads as an image tag; ",
+           "mark images with <image>");
+    std::string text = (i == 0 && sample.system_prompt) ? "<|system|>\n" + *sample.system_prompt + "<|end|>\n" : "";
+    text += "<|user|>\n";
+    const std::size_t body = text.size();
+    text += turns[i] + "<|end|>\n<|assistant|>\n";
+    // cut at each <image>: chunks tokenized with BOS, an image id between them
+    std::size_t from = 0;
+    for (std::size_t at = text.find("<image>", body); at != std::string::npos; at = text.find("<image>", from)) {
+      const std::string chunk = text.substr(from, at - from);
+      append(tok_.encode_ids(chunk, true), false);
+      ++image;
+      out.text += chunk + "<|image_" + std::to_string(image) + "|>";
+      out.input_ids.push_back(-image);
+      out.labels.push_back(ignore_index);
+      from = at + 7;
+    }
+    const std::string rest = text.substr(from);
+    out.text += rest;
+    append(tok_.encode_ids(rest, true), false);
+  }
+  out.images = image;
+  (void)prompt;  // a prompt ends with its user turn, whose text already ends with <|assistant|>\n
   return out;
 }
 

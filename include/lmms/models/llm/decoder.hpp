@@ -1,6 +1,7 @@
 // lmms/models/llm/decoder.hpp: the decoder-only language model inside the supported
-// multimodal models: Llama (Vicuna, Llama-2), Mistral, Qwen2. Parameter names follow
-// transformers' LlamaForCausalLM / Qwen2ForCausalLM (model.layers.N.self_attn.q_proj.weight,
+// multimodal models: Llama (Vicuna, Llama-2), Mistral, Qwen2, Phi-3. Parameter names follow
+// transformers' LlamaForCausalLM / Qwen2ForCausalLM / Phi3ForCausalLM
+// (model.layers.N.self_attn.q_proj.weight, Phi-3's fused self_attn.qkv_proj and mlp.gate_up_proj,
 // lm_head.weight, ...), so named_parameters() is the checkpoint's own naming.
 //
 //   auto cfg = lm::decoder_config::from_hf(io::hf_config::load(dir));
@@ -21,7 +22,7 @@
 namespace lmms::lm {
 
 struct decoder_config {
-  std::string model_type;  // "llama", "mistral", "qwen2"
+  std::string model_type;  // "llama", "mistral", "qwen2", "phi3"
   std::int64_t vocab_size = 0, hidden_size = 0, intermediate_size = 0, num_layers = 0;
   std::int64_t num_heads = 0, num_kv_heads = 0, head_dim = 0;
   double rms_norm_eps = 1e-6, rope_theta = 10000.0;
@@ -30,6 +31,14 @@ struct decoder_config {
   /// M-RoPE (Qwen2-VL): how many of the head_dim / 2 rotary frequencies take their angle from
   /// the temporal, height and width position ids, in that order. Empty: one position per token.
   std::vector<std::int64_t> mrope_section;
+  /// Phi-3: q, k, v in one qkv_proj and gate, up in one gate_up_proj (as the checkpoint has them).
+  bool fused_projections = false;
+  /// LongRoPE ("su" / "longrope", Phi-3): the rotary frequencies are divided by short_factor while
+  /// a forward's positions stay within original_max_positions, by long_factor beyond, and cos / sin
+  /// are scaled by attention_factor (transformers' Phi3 / the Phi-3-V remote code).
+  std::vector<double> rope_short_factor, rope_long_factor;
+  std::int64_t rope_original_max_positions = 0;
+  double rope_attention_factor = 1.0;
 
   /// Reads a text config (a LlamaConfig / Qwen2Config, or the text_config of a multimodal
   /// one). Refuses what lmms does not implement (rope_scaling, other activations) by name.
@@ -55,6 +64,7 @@ class attention_impl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask,
                      layer_cache* cache = nullptr);
   nn::linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  nn::linear qkv_proj{nullptr};  // fused_projections (Phi-3): q, k, v rows in that order; then q/k/v_proj are null
 
  private:
   std::int64_t heads_, kv_heads_, head_dim_;
@@ -66,6 +76,7 @@ class mlp_impl : public torch::nn::Module {
   explicit mlp_impl(const decoder_config& c);
   at::Tensor forward(const at::Tensor& x);
   nn::linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+  nn::linear gate_up_proj{nullptr};  // fused_projections (Phi-3): gate rows, then up rows
 };
 TORCH_MODULE_IMPL(mlp, mlp_impl);
 
@@ -143,6 +154,9 @@ bool is_packed(const at::Tensor& attention_mask);
 /// Qwen2VLRotaryEmbedding does.
 std::pair<at::Tensor, at::Tensor> rotary_cos_sin(const at::Tensor& position_ids, std::int64_t head_dim, double theta,
                                                  const std::vector<std::int64_t>& mrope_section = {});
+/// The rotary cos / sin of a decoder for these positions: rotary_cos_sin, or LongRoPE's scaled
+/// frequencies (picked by the largest position, as transformers does per forward) and factor.
+std::pair<at::Tensor, at::Tensor> rotary_cos_sin(const decoder_config& config, const at::Tensor& position_ids);
 
 /// Copies every parameter of `module` from the checkpoint, under the name map(parameter name).
 /// Every parameter must be found with the same shape; a missing or misshapen tensor is an
