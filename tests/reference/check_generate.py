@@ -7,7 +7,12 @@ template, their PIL image processor and their processor's placeholder expansion 
 processors' video processors need torchvision, not installed). Phi-3-Vision (remote code on the
 hub) runs through the harness's re-implementation (families/phi3_v_model.py): lmms's phi3-v
 prompt (the chat template with <|image_k|> where the <image> placeholders are), Phi3VProcessor's
-inputs and a greedy loop without cache that stops at <|end|> or <|endoftext|>.
+inputs and a greedy loop without cache that stops at <|end|> or <|endoftext|>. Qwen-VL-Chat (remote
+code, model_type qwen) runs through families/qwen_vl_model.py: lmms's qwen-vl prompt (the optional
+system turn and the user turn as families/chat.py's qwen_vl_reference renders them, each <image>
+as "Picture k: <img>IMAGE_FOLDER/file</img>\n", then "<|im_start|>assistant\n"), the images read
+from the paths in the ids as the remote code reads them, a greedy loop without cache that stops at
+<|im_end|> or <|endoftext|>, and QWenTokenizer's decode (ids below <|endoftext|>).
 
     python tests/reference/check_generate.py LMMS_JSONL MODEL_DIR DATA_FILE IMAGE_FOLDER MAX_NEW [ADAPTER_DIR]
 """
@@ -142,10 +147,51 @@ class Phi3VInputs:
         return processor_inputs(self.tokenizer, text[0], images or [], self.num_crops)
 
 
+def qwen_vl_answer(model, enc, sample: dict, image_folder: str, max_new: int) -> str:
+    """Greedy answer of Qwen-VL-Chat to the sample's first user turn in lmms's qwen-vl format."""
+    import os
+
+    from families.chat import qwen_vl_reference
+    from families.qwen_vl_model import decode, greedy, pixel_values_from_ids
+    from families.tokenizers import qwen_vl_encode
+    question = sample["conversations"][0]["value"]
+    files = sample.get("image", [])
+    files = [files] if isinstance(files, str) else files
+    paths = [os.path.join(image_folder, f) for f in files[:question.count("<image>")]]  # image_folder / file
+    rendered = qwen_vl_reference(enc, {"system_prompt": sample.get("system_prompt"), "conversations": [question]},
+                                 paths, True)
+    ids = torch.tensor([rendered["input_ids"] + qwen_vl_encode(enc, "<|im_start|>assistant\n")])
+    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    pixels = pixel_values_from_ids(ids, model.config.visual["image_start_id"], model.config.visual["image_size"])
+    if pixels is not None:
+        batch["pixel_values"] = pixels
+    stop = {enc.encode_single_token(t) for t in ("<|im_end|>", "<|endoftext|>")}
+    return decode(enc, greedy(model, batch, max_new, stop)[0], skip_special_tokens=True)
+
+
 def main() -> int:
     lmms_out, model_dir, data_file, image_folder, max_new = sys.argv[1:6]
     adapter = sys.argv[6] if len(sys.argv) > 6 else None
     model_type = json.loads((pathlib.Path(model_dir) / "config.json").read_text())["model_type"]
+    if model_type == "qwen":  # Qwen-VL-Chat: no processor, a tiktoken tokenizer
+        from families.qwen_vl_model import QWenLMHeadModel, load_tiktoken
+        enc = load_tiktoken(pathlib.Path(model_dir) / "qwen.tiktoken")
+        model = QWenLMHeadModel.from_pretrained(model_dir, dtype=torch.float32)
+        if adapter:
+            from peft import PeftModel
+            model = PeftModel.from_pretrained(model, adapter)
+        model.eval()
+        samples = json.loads(pathlib.Path(data_file).read_text())
+        answers = [json.loads(line) for line in pathlib.Path(lmms_out).read_text().splitlines() if line.strip()]
+        failures = 0
+        for got in answers:
+            want = qwen_vl_answer(model, enc, samples[got["index"]], image_folder, int(max_new))
+            if want != got["answer"]:
+                print(f"FAIL sample {got['index']}: python {want!r}, lmms {got['answer']!r}")
+                failures += 1
+        print(f"{len(answers)} greedy answers compared with the Python model's" + (" (base + peft adapter)" if adapter else ""))
+        print(f"{len(answers) - failures} passed, {failures} failed")
+        return 1 if failures or not answers else 0
     qwen = model_type in ("qwen2_vl", "qwen2_5_vl")
     if qwen:
         processor = Qwen2VLInputs(model_dir)

@@ -4,7 +4,9 @@ lmms with `transformers`) and checks the logits equal the ones lmms computed. Mu
 models (a config with vision_config) load as AutoModelForImageTextToText and get the
 pixel_values lmms saved next to the logits; Phi-3-Vision (model_type phi3_v, remote code on the
 hub) loads as the harness's re-implementation (families/phi3_v_model.py) and gets pixel_values
-(images, num_crops + 1, 3, 336, 336) and image_sizes.
+(images, num_crops + 1, 3, 336, 336) and image_sizes; Qwen-VL-Chat (model_type qwen, remote code)
+loads as families/qwen_vl_model.py and gets pixel_values (images, 3, 448, 448) in the order of
+the ids' image spans.
 
     python tests/reference/check_peft_adapter.py RUN_DIR [--tolerance T]
         (RUN_DIR/adapter or RUN_DIR/model, RUN_DIR/check_logits.safetensors; T: max abs logits
@@ -32,6 +34,9 @@ def model_class(path: str):
     if config.get("model_type") == "phi3_v":
         from families.phi3_v_model import Phi3VForCausalLM
         return Phi3VForCausalLM
+    if config.get("model_type") == "qwen":
+        from families.qwen_vl_model import QWenLMHeadModel
+        return QWenLMHeadModel
     return AutoModelForImageTextToText if "vision_config" in config else AutoModelForCausalLM
 
 

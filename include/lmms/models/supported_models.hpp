@@ -35,7 +35,7 @@ inline constexpr supported_model supported_models_table[] = {
     {"llava-onevision-7b-ov", "llava-hf/llava-onevision-qwen2-7b-ov-hf", "llava-onevision", true},
     {"llava-onevision-72b-ov", "llava-hf/llava-onevision-qwen2-72b-ov-hf", "llava-onevision", true},
     {"qwen-vl-chat", "Qwen/Qwen-VL-Chat", "qwen-vl", false},
-    {"phi3-v", "microsoft/Phi-3-vision-128k-instruct", "phi3-v", false},
+    {"phi3-v", "microsoft/Phi-3-vision-128k-instruct", "phi3-v", true},
     {"qwen2-vl-2b-instruct", "Qwen/Qwen2-VL-2B-Instruct", "qwen2-vl", true},
     {"qwen2-vl-7b-instruct", "Qwen/Qwen2-VL-7B-Instruct", "qwen2-vl", true},
     {"qwen2-vl-72b-instruct", "Qwen/Qwen2-VL-72B-Instruct", "qwen2-vl", true},
