@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "lmms/data/dataset.hpp"
+#include "lmms/models/llava/data.hpp"
 #include "lmms/recipe/resolved.hpp"
 #include "lmms/train/loop.hpp"
 #include "lmms/train/lora.hpp"
@@ -26,6 +28,19 @@ struct applied_policies {
   std::vector<std::string> targets;      // the adapted Linear layers
   std::vector<std::string> fully;        // modules trained in full (modules_to_save with an adapter)
 };
+
+/// A family's preparation of a dataset file (its prepare_samples, options bound): tokens and media.
+/// sample_tokens / prepared_samples are the LLaVA family's types, shared by every family.
+using prepare_fn = std::function<llava::prepared_samples(const data::dataset& dataset, const std::string& file)>;
+
+struct loaded_samples {
+  std::vector<llava::sample_tokens> train, eval;  // eval empty without r.data.eval_file
+};
+
+/// Reads r.data.file and r.data.eval_file with r.data's options (folders, on_bad_sample, pixel
+/// cap), prepares each with `prepare`, prints every skipped and dropped sample on stderr and the
+/// counts of each file on stdout.
+loaded_samples load_samples(const resolved& r, const prepare_fn& prepare);
 
 /// Applies r.policies: adapters on every Linear under a LoRA component (lm_head never, as
 /// lmms-finetune), NF4 base weights for QLoRA under `qlora_prefix` (the LLM), full training,

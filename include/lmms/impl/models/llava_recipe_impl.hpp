@@ -67,21 +67,11 @@ int train_recipe(const recipe::resolved& r) {
   // ---- data ----
   auto tok = text::tokenizer::load(model_dir);
   text::chat_renderer chat(tok, fam.chat);
-  const auto on_bad = r.data.on_bad_sample == "skip" ? data::on_bad_sample::skip : data::on_bad_sample::error;
-  auto load = [&](const std::string& file) {
-    auto ds = data::load_dataset({.file = file, .image_folder = r.data.image_folder, .video_folder = r.data.video_folder,
-                                  .on_bad = on_bad, .max_image_pixels = r.data.max_image_pixels});
-    for (const auto& p : ds.report.problems) std::fprintf(stderr, "skipped: %s\n", p.c_str());
-    auto prepared = prepare_samples(ds, chat, config,
-                                    {.max_length = r.data.max_length, .num_frames = static_cast<int>(r.data.num_frames)}, file);
-    for (const auto& p : prepared.problems) std::fprintf(stderr, "dropped: %s\n", p.c_str());
-    std::printf("%s: %zu samples (%zu skipped as malformed, %zu dropped as too long, %zu truncated)\n", file.c_str(),
-                prepared.samples.size(), ds.report.skipped, prepared.dropped, prepared.truncated);
-    return prepared.samples;
-  };
-  const auto samples = load(r.data.file);
-  std::vector<sample_tokens> eval;
-  if (!r.data.eval_file.empty()) eval = load(r.data.eval_file);
+  auto loaded = recipe::load_samples(r, [&](const data::dataset& ds, const std::string& file) {
+    return prepare_samples(ds, chat, config, {.max_length = r.data.max_length, .num_frames = static_cast<int>(r.data.num_frames)}, file);
+  });
+  const auto& samples = loaded.train;
+  const auto& eval = loaded.eval;
   const auto processor = processors::clip_config::load(model_dir);
   // the pad token: Vicuna's <pad>, Qwen2's <|endoftext|> (what the checkpoints' tokenizers set)
   const text::token_id pad = tok.token_to_id("<pad>").value_or(tok.token_to_id("<|endoftext|>").value_or(0));

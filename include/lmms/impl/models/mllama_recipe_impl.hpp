@@ -45,20 +45,11 @@ int train_recipe(const recipe::resolved& r) {
   auto tok = text::tokenizer::load(model_dir);
   text::chat_renderer chat(tok, text::chat_format::llama3_vision);
   const auto processor = processors::mllama_image_config::load(model_dir);
-  const auto on_bad = r.data.on_bad_sample == "skip" ? data::on_bad_sample::skip : data::on_bad_sample::error;
-  auto load = [&](const std::string& file) {
-    auto ds = data::load_dataset({.file = file, .image_folder = r.data.image_folder, .video_folder = r.data.video_folder,
-                                  .on_bad = on_bad, .max_image_pixels = r.data.max_image_pixels});
-    for (const auto& p : ds.report.problems) std::fprintf(stderr, "skipped: %s\n", p.c_str());
-    auto prepared = prepare_samples(ds, chat, config, {.max_length = r.data.max_length}, file);
-    for (const auto& p : prepared.problems) std::fprintf(stderr, "dropped: %s\n", p.c_str());
-    std::printf("%s: %zu samples (%zu skipped as malformed, %zu dropped, %zu truncated)\n", file.c_str(),
-                prepared.samples.size(), ds.report.skipped, prepared.dropped, prepared.truncated);
-    return prepared.samples;
-  };
-  const auto samples = load(r.data.file);
-  std::vector<sample_tokens> eval;
-  if (!r.data.eval_file.empty()) eval = load(r.data.eval_file);
+  auto loaded = recipe::load_samples(r, [&](const data::dataset& ds, const std::string& file) {
+    return prepare_samples(ds, chat, config, {.max_length = r.data.max_length}, file);
+  });
+  const auto& samples = loaded.train;
+  const auto& eval = loaded.eval;
   // the hub tokenizer's pad token is <|finetune_right_pad_id|>; fall back to <|end_of_text|>
   const text::token_id pad =
       tok.token_to_id("<|finetune_right_pad_id|>").value_or(tok.token_to_id("<|end_of_text|>").value_or(0));

@@ -8,6 +8,24 @@
 
 namespace lmms::recipe {
 
+loaded_samples load_samples(const resolved& r, const prepare_fn& prepare) {
+  const auto on_bad = r.data.on_bad_sample == "skip" ? data::on_bad_sample::skip : data::on_bad_sample::error;
+  auto load = [&](const std::string& file) {
+    auto ds = data::load_dataset({.file = file, .image_folder = r.data.image_folder, .video_folder = r.data.video_folder,
+                                  .on_bad = on_bad, .max_image_pixels = r.data.max_image_pixels});
+    for (const auto& p : ds.report.problems) std::fprintf(stderr, "skipped: %s\n", p.c_str());
+    auto prepared = prepare(ds, file);
+    for (const auto& p : prepared.problems) std::fprintf(stderr, "dropped: %s\n", p.c_str());
+    std::printf("%s: %zu samples (%zu skipped as malformed, %zu dropped as too long, %zu truncated)\n", file.c_str(),
+                prepared.samples.size(), ds.report.skipped, prepared.dropped, prepared.truncated);
+    return std::move(prepared.samples);
+  };
+  loaded_samples out;
+  out.train = load(r.data.file);
+  if (!r.data.eval_file.empty()) out.eval = load(r.data.eval_file);
+  return out;
+}
+
 applied_policies apply_policies(torch::nn::Module& model, const resolved& r, const component_map& components,
                                 const std::string& qlora_prefix) {
   applied_policies out;
