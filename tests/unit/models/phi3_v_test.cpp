@@ -88,21 +88,7 @@ CATCH_TEST_CASE("Phi-3-Vision matches the reference: logits, loss, every gradien
       at::Tensor loss = lm::causal_lm_loss(logits, out.at(c + "labels"));
       double loss_diff = std::abs(loss.item<double>() - out.at(c + "loss").item<double>());
       loss.backward();
-      double grad_diff = 0, grad_scale = 0;
-      std::size_t grads = 0;
-      for (const auto& p : model->named_parameters()) {
-        auto it = out.find(c + "grad." + p.key());
-        CATCH_INFO("parameter " << p.key());
-        const bool lmms_has = p.value().grad().defined() && p.value().grad().abs().max().item<double>() > 0;
-        if (it == out.end()) {  // no gradient in the reference (text only: the vision side; the tower's last layer)
-          CATCH_CHECK_FALSE(lmms_has);
-          continue;
-        }
-        CATCH_REQUIRE(p.value().grad().defined());
-        grad_diff = std::max(grad_diff, max_abs_diff(p.value().grad(), it->second));
-        grad_scale = std::max(grad_scale, it->second.abs().max().item<double>());
-        ++grads;
-      }
+      auto [grad_diff, grad_scale, grads] = lmms::test::compare_gradients(*model, out, c);
       std::printf("phi3_v %s: %lld tokens, max |logits diff| %.3g, |loss diff| %.3g, max |grad diff| %.3g (largest grad %.3g) over %zu parameters\n",
                   name, static_cast<long long>(logits.size(1)), logits_diff, loss_diff, grad_diff, grad_scale, grads);
       CATCH_CHECK(grads > 0);
