@@ -28,6 +28,7 @@
 #include "lmms/models/mllama/data.hpp"
 #include "lmms/models/phi3_v/data.hpp"
 #include "lmms/models/qwen2_vl/data.hpp"
+#include "lmms/models/qwen_vl/data.hpp"
 #include "lmms/processors/qwen2_vl.hpp"
 #include "lmms/text/chat.hpp"
 
@@ -59,8 +60,12 @@ llava::prepared_samples prepare_for(const std::filesystem::path& model_dir, cons
     return phi3_v::prepare_samples(ds, chat, phi3_v::phi3_v_config::from_hf(config),
                                    processors::phi3_v_image_config::load(model_dir), options, source);
   }
+  if (type == "qwen") {
+    text::chat_renderer chat(tok, text::chat_format::qwen_vl);
+    return qwen_vl::prepare_samples(ds, chat, qwen_vl::qwen_vl_config::from_hf(config), options, source);
+  }
   fail(model_dir.string(), ": check-data does not know model_type ", quote(type),
-       " (llava, llava_next, llava_next_video, llava_onevision, qwen2_vl, qwen2_5_vl, mllama, phi3_v)");
+       " (llava, llava_next, llava_next_video, llava_onevision, qwen2_vl, qwen2_5_vl, mllama, phi3_v, qwen)");
 }
 
 }  // namespace

@@ -34,6 +34,9 @@
 #include "lmms/models/mllama/mllama.hpp"
 #include "lmms/models/phi3_v/data.hpp"
 #include "lmms/models/phi3_v/phi3_v.hpp"
+#include "lmms/models/qwen_vl/data.hpp"
+#include "lmms/models/qwen_vl/qwen_vl.hpp"
+#include "lmms/processors/qwen_vl.hpp"
 #include "lmms/models/qwen2_vl/data.hpp"
 #include "lmms/models/qwen2_vl/qwen2_vl.hpp"
 #include "lmms/processors/clip.hpp"
@@ -293,6 +296,39 @@ loaded_model load_model(const std::filesystem::path& dir) {
     m.forward = [model](const training::lm_batch& b) mutable { return model->forward(phi3_v::inputs_of(b)); };
     return m;
   }
+  if (type == "qwen" && config.has("visual")) {  // Qwen-VL-Chat (a Qwen text model has no "visual")
+    auto cfg = qwen_vl::qwen_vl_config::from_hf(config);
+    qwen_vl::qwen_vl_model model(cfg);
+    qwen_vl::load_weights(*model, checkpoint);
+    m.module = model.ptr();
+    m.format = text::chat_format::qwen_vl;
+    auto steps = infer::steps_of(model->language_model, [model](const at::Tensor& h) mutable { return model->logits_from_hidden(h); });
+    // each prompt embedded on its own (its <img> spans filled with the images' features), then left-padded
+    m.prepare = [model, cfg, steps](const prompt_rows& ids, const image_rows& images) mutable {
+      std::vector<at::Tensor> embeds;
+      for (std::size_t k = 0; k < ids.size(); ++k) {
+        if (static_cast<std::int64_t>(ids[k].size()) > cfg.seq_length)
+          fail("the prompt is ", ids[k].size(), " tokens, over Qwen-VL's seq_length ", cfg.seq_length,
+               " (beyond it the remote code scales attention, which lmms does not implement)");
+        qwen_vl::inputs in{.input_ids = at::tensor(std::vector<std::int64_t>(ids[k].begin(), ids[k].end()), at::kLong).unsqueeze(0)};
+        std::vector<at::Tensor> pixels;
+        for (const auto& f : images[k])
+          pixels.push_back(processors::qwen_vl_preprocess(media::load_image(f), static_cast<int>(cfg.visual.image_size)));
+        if (!pixels.empty()) in.pixel_values = at::stack(pixels);
+        embeds.push_back(model->input_embeddings(in));
+      }
+      return left_pad(embeds, steps);
+    };
+    m.batch_of = [cfg](const data::sample& s, const text::chat_renderer& chat) {
+      data::dataset one;
+      one.samples.push_back(s);
+      auto prepared = qwen_vl::prepare_samples(one, chat, cfg, {.max_length = 1 << 30});
+      if (prepared.samples.empty()) fail(prepared.problems.empty() ? "the sample was dropped" : prepared.problems[0]);
+      return qwen_vl::batch_source_of(prepared.samples, cfg, 0).collate({0});
+    };
+    m.forward = [model](const training::lm_batch& b) mutable { return model->forward(qwen_vl::inputs_of(b)); };
+    return m;
+  }
   auto cfg = lm::decoder_config::from_hf(config);  // refuses what it cannot run, by name
   lm::causal_lm lm(cfg);
   lm::load_weights(*lm, checkpoint);
@@ -385,6 +421,8 @@ int generate_command(const std::vector<std::string>& args) {
       jobs.push_back(std::move(j));
     }
   }
+  for (auto& j : jobs)  // Qwen-VL's prompts name each image by its path ("Picture k: <img>path</img>")
+    for (const auto& f : j.images) j.sample.image_paths.push_back(f.string());
   at::NoGradGuard no_grad;
   auto normalized = [](std::string t) {
     for (auto& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

@@ -128,6 +128,10 @@ struct mllama {
 struct phi3_v {
   static constexpr const char* family = "phi3-v";
 };
+/// Qwen-VL-Chat: "Picture k: <img>path</img>" spans of 256 ids, one 448 x 448 image each.
+struct qwen_vl {
+  static constexpr const char* family = "qwen-vl";
+};
 }  // namespace collators
 template <class C>
 struct collator {

@@ -49,7 +49,8 @@ phi3_v::inputs case_inputs(const std::map<std::string, at::Tensor>& out, const s
 
 CATCH_TEST_CASE("Phi-3-Vision config: LongRoPE, tower, token counts", "[models][phi3_v][reference]") {
   auto cfg = phi3_v::phi3_v_config::from_hf(io::hf_config::load(lmms::test::reference_dir() / "models" / "tiny-phi3-v"));
-  CATCH_CHECK(cfg.text.fused_projections);
+  CATCH_CHECK(cfg.text.fused_qkv);
+  CATCH_CHECK(cfg.text.fused_gate_up);
   CATCH_CHECK(cfg.text.rope_short_factor.size() == 8);
   CATCH_CHECK(cfg.text.rope_original_max_positions == 64);
   CATCH_CHECK(std::abs(cfg.text.rope_attention_factor - std::sqrt(1 + std::log(4096.0 / 64) / std::log(64.0))) < 1e-12);

@@ -12,9 +12,55 @@
 
 namespace lmms::lm {
 
+decoder_module_names decoder_module_names::qwen() {
+  decoder_module_names n;
+  n.embed = "wte";
+  n.layers = "h";
+  n.norm = "ln_f";
+  n.input_norm = "ln_1";
+  n.post_norm = "ln_2";
+  n.attention = "attn";
+  n.qkv = "c_attn";
+  n.o = "c_proj";
+  n.up = "w1";  // QWenMLP: c_proj(w1(x) * silu(w2(x)))
+  n.gate = "w2";
+  n.down = "c_proj";
+  return n;
+}
+
+namespace {
+// Qwen (v1, model_type "qwen", Qwen-VL-Chat's LLM, remote code): its own field names; the MLP is
+// intermediate_size / 2 wide; q, k, v in one c_attn with bias; RMSNorm; rotary on the whole head.
+decoder_config qwen_from_hf(const io::hf_config& c) {
+  decoder_config d;
+  d.model_type = "qwen";
+  d.vocab_size = c.get_int("vocab_size");
+  d.hidden_size = c.get_int("hidden_size");
+  d.intermediate_size = c.get_int("intermediate_size") / 2;
+  d.num_layers = c.get_int("num_hidden_layers");
+  d.num_heads = d.num_kv_heads = c.get_int("num_attention_heads");
+  d.head_dim = c.get_int_or("kv_channels", d.hidden_size / d.num_heads);
+  if (d.head_dim * d.num_heads != d.hidden_size)
+    fail(c.source(), ": kv_channels * num_attention_heads must be hidden_size (Qwen's attention projects to hidden_size)");
+  d.rms_norm_eps = c.get_double_or("layer_norm_epsilon", 1e-6);
+  d.rope_theta = c.get_double_or("rotary_emb_base", 10000.0);
+  if (c.get_double_or("rotary_pct", 1.0) != 1.0)
+    fail(c.source(), ": rotary_pct ", c.get_double("rotary_pct"), " is not implemented (Qwen-VL-Chat rotates the whole head: 1.0)");
+  if (!c.get_bool_or("scale_attn_weights", true))
+    fail(c.source(), ": scale_attn_weights false is not implemented (Qwen-VL-Chat scales by 1 / sqrt(head_dim))");
+  d.tie_word_embeddings = c.get_bool_or("tie_word_embeddings", false);
+  d.qkv_bias = true;  // c_attn always has a bias; c_proj and the MLP only without no_bias
+  d.o_bias = d.mlp_bias = !c.get_bool_or("no_bias", true);
+  d.fused_qkv = true;
+  d.names = decoder_module_names::qwen();
+  return d;
+}
+}  // namespace
+
 decoder_config decoder_config::from_hf(const io::hf_config& c) {
   decoder_config d;
   d.model_type = c.get_string_or("model_type", "llama");
+  if (d.model_type == "qwen") return qwen_from_hf(c);
   // Qwen2-VL's and Qwen2.5-VL's language model is Qwen2 with M-RoPE (the hub config has its fields at the top level)
   if (d.model_type == "qwen2_vl_text" || d.model_type == "qwen2_vl" || d.model_type == "qwen2_5_vl_text" ||
       d.model_type == "qwen2_5_vl")
@@ -22,7 +68,7 @@ decoder_config decoder_config::from_hf(const io::hf_config& c) {
   if (d.model_type == "phi3_v") d.model_type = "phi3";  // Phi-3-Vision: a Phi-3 LLM, its fields at the top level
   if (d.model_type != "llama" && d.model_type != "mistral" && d.model_type != "qwen2" && d.model_type != "phi3")
     fail(c.source(), ": ", c.prefix().empty() ? "" : c.prefix() + ".", "model_type ", quote(d.model_type),
-         " is not a decoder lmms implements (llama, mistral, qwen2, phi3)");
+         " is not a decoder lmms implements (llama, mistral, qwen2, phi3, qwen)");
   d.vocab_size = c.get_int("vocab_size");
   d.hidden_size = c.get_int("hidden_size");
   d.intermediate_size = c.get_int("intermediate_size");
@@ -89,7 +135,7 @@ decoder_config decoder_config::from_hf(const io::hf_config& c) {
     d.qkv_bias = d.o_bias = c.get_bool_or("attention_bias", false);
     d.mlp_bias = c.get_bool_or("mlp_bias", false);
   } else if (d.model_type == "phi3") {
-    d.fused_projections = true;  // Phi3Attention.qkv_proj, Phi3MLP.gate_up_proj, no biases
+    d.fused_qkv = d.fused_gate_up = true;  // Phi3Attention.qkv_proj, Phi3MLP.gate_up_proj, no biases
     if (c.get_double_or("partial_rotary_factor", 1.0) != 1.0)
       fail(c.source(), ": partial_rotary_factor ", c.get_double("partial_rotary_factor"),
            " is not implemented (Phi-3 and Phi-3-Vision rotate the whole head)");
@@ -116,14 +162,15 @@ at::Tensor rms_norm_impl::forward(const at::Tensor& x) {
 
 attention_impl::attention_impl(const decoder_config& c)
     : heads_(c.num_heads), kv_heads_(c.num_kv_heads), head_dim_(c.head_dim) {
-  if (c.fused_projections) {
-    qkv_proj = register_module("qkv_proj", nn::linear(c.hidden_size, (c.num_heads + 2 * c.num_kv_heads) * c.head_dim, c.qkv_bias));
+  const auto& n = c.names;
+  if (c.fused_qkv) {
+    qkv_proj = register_module(n.qkv, nn::linear(c.hidden_size, (c.num_heads + 2 * c.num_kv_heads) * c.head_dim, c.qkv_bias));
   } else {
-    q_proj = register_module("q_proj", nn::linear(c.hidden_size, c.num_heads * c.head_dim, c.qkv_bias));
-    k_proj = register_module("k_proj", nn::linear(c.hidden_size, c.num_kv_heads * c.head_dim, c.qkv_bias));
-    v_proj = register_module("v_proj", nn::linear(c.hidden_size, c.num_kv_heads * c.head_dim, c.qkv_bias));
+    q_proj = register_module(n.q, nn::linear(c.hidden_size, c.num_heads * c.head_dim, c.qkv_bias));
+    k_proj = register_module(n.k, nn::linear(c.hidden_size, c.num_kv_heads * c.head_dim, c.qkv_bias));
+    v_proj = register_module(n.v, nn::linear(c.hidden_size, c.num_kv_heads * c.head_dim, c.qkv_bias));
   }
-  o_proj = register_module("o_proj", nn::linear(c.num_heads * c.head_dim, c.hidden_size, c.o_bias));
+  o_proj = register_module(n.o, nn::linear(c.num_heads * c.head_dim, c.hidden_size, c.o_bias));
 }
 
 namespace {
@@ -137,7 +184,7 @@ at::Tensor attention_impl::forward(const at::Tensor& x, const at::Tensor& cos, c
                                    const at::Tensor& mask, layer_cache* cache) {
   const auto B = x.size(0), T = x.size(1);
   at::Tensor q, k, v;
-  if (qkv_proj) {  // Phi3Attention: one projection, sliced into q, k, v
+  if (qkv_proj) {  // Phi3Attention / QWenAttention: one projection, sliced into q, k, v
     at::Tensor qkv = qkv_proj->forward(x);
     const std::int64_t nq = heads_ * head_dim_, nk = kv_heads_ * head_dim_;
     q = qkv.narrow(-1, 0, nq);
@@ -179,14 +226,15 @@ at::Tensor attention_impl::forward(const at::Tensor& x, const at::Tensor& cos, c
 }
 
 mlp_impl::mlp_impl(const decoder_config& c) {
-  if (c.fused_projections) {
-    gate_up_proj = register_module("gate_up_proj", nn::linear(c.hidden_size, 2 * c.intermediate_size, c.mlp_bias));
-    down_proj = register_module("down_proj", nn::linear(c.intermediate_size, c.hidden_size, c.mlp_bias));
+  const auto& n = c.names;
+  if (c.fused_gate_up) {
+    gate_up_proj = register_module(n.gate_up, nn::linear(c.hidden_size, 2 * c.intermediate_size, c.mlp_bias));
+    down_proj = register_module(n.down, nn::linear(c.intermediate_size, c.hidden_size, c.mlp_bias));
     return;
   }
-  gate_proj = register_module("gate_proj", nn::linear(c.hidden_size, c.intermediate_size, c.mlp_bias));
-  up_proj = register_module("up_proj", nn::linear(c.hidden_size, c.intermediate_size, c.mlp_bias));
-  down_proj = register_module("down_proj", nn::linear(c.intermediate_size, c.hidden_size, c.mlp_bias));
+  gate_proj = register_module(n.gate, nn::linear(c.hidden_size, c.intermediate_size, c.mlp_bias));
+  up_proj = register_module(n.up, nn::linear(c.hidden_size, c.intermediate_size, c.mlp_bias));
+  down_proj = register_module(n.down, nn::linear(c.intermediate_size, c.hidden_size, c.mlp_bias));
 }
 
 at::Tensor mlp_impl::forward(const at::Tensor& x) {
@@ -198,10 +246,11 @@ at::Tensor mlp_impl::forward(const at::Tensor& x) {
 }
 
 decoder_layer_impl::decoder_layer_impl(const decoder_config& c) {
-  self_attn = register_module("self_attn", attention(c));
-  mlp_ = register_module("mlp", mlp(c));
-  input_layernorm = register_module("input_layernorm", rms_norm(c.hidden_size, c.rms_norm_eps));
-  post_attention_layernorm = register_module("post_attention_layernorm", rms_norm(c.hidden_size, c.rms_norm_eps));
+  const auto& n = c.names;
+  self_attn = register_module(n.attention, attention(c));
+  mlp_ = register_module(n.mlp, mlp(c));
+  input_layernorm = register_module(n.input_norm, rms_norm(c.hidden_size, c.rms_norm_eps));
+  post_attention_layernorm = register_module(n.post_norm, rms_norm(c.hidden_size, c.rms_norm_eps));
 }
 
 at::Tensor decoder_layer_impl::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
@@ -287,11 +336,11 @@ decoder_model_impl::decoder_model_impl(const decoder_config& c) : config(c) {
     at::Tensor weight;
   };
   auto holder = std::make_shared<holder_impl>(at::randn({c.vocab_size, c.hidden_size}) * 0.02);
-  register_module("embed_tokens", holder);
+  register_module(c.names.embed, holder);
   embed_tokens_weight = holder->weight;
-  layers = register_module("layers", torch::nn::ModuleList());
+  layers = register_module(c.names.layers, torch::nn::ModuleList());
   for (std::int64_t i = 0; i < c.num_layers; ++i) layers->push_back(decoder_layer(c));
-  norm = register_module("norm", rms_norm(c.hidden_size, c.rms_norm_eps));
+  norm = register_module(c.names.norm, rms_norm(c.hidden_size, c.rms_norm_eps));
 }
 
 at::Tensor decoder_model_impl::forward_embeds(const at::Tensor& inputs_embeds, const at::Tensor& position_ids,

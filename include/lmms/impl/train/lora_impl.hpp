@@ -46,12 +46,13 @@ void train_fully(torch::nn::Module& root, const std::vector<std::string>& module
   for (const auto& name : module_names) {
     bool found = false;
     for (auto& p : root.named_parameters(true)) {
-      if (p.key().rfind(name + ".", 0) == 0 && p.key().find(".lora_") == std::string::npos) {
+      // a module's parameters, or one parameter by its full name (Qwen-VL's transformer.visual.proj)
+      if ((p.key() == name || p.key().rfind(name + ".", 0) == 0) && p.key().find(".lora_") == std::string::npos) {
         p.value().set_requires_grad(true);
         found = true;
       }
     }
-    if (!found) fail("no module ", quote(name), " with parameters to train in full (names look like model.layers.0.mlp or lm_head)");
+    if (!found) fail("no module ", quote(name), " with parameters to train in full (names look like model.layers.0.mlp, lm_head or a parameter's full name)");
   }
 }
 

@@ -1,8 +1,10 @@
 // lmms/models/llm/decoder.hpp: the decoder-only language model inside the supported
-// multimodal models: Llama (Vicuna, Llama-2), Mistral, Qwen2, Phi-3. Parameter names follow
-// transformers' LlamaForCausalLM / Qwen2ForCausalLM / Phi3ForCausalLM
-// (model.layers.N.self_attn.q_proj.weight, Phi-3's fused self_attn.qkv_proj and mlp.gate_up_proj,
-// lm_head.weight, ...), so named_parameters() is the checkpoint's own naming.
+// multimodal models: Llama (Vicuna, Llama-2), Mistral, Qwen2, Phi-3, Qwen (v1, Qwen-VL-Chat's).
+// Parameter names follow the checkpoints: transformers' LlamaForCausalLM / Qwen2ForCausalLM /
+// Phi3ForCausalLM (model.layers.N.self_attn.q_proj.weight, Phi-3's fused self_attn.qkv_proj and
+// mlp.gate_up_proj, lm_head.weight, ...) and Qwen's remote code (transformer.h.N.attn.c_attn,
+// mlp.w1 / w2 / c_proj, ln_1, ln_2, wte, ln_f: decoder_config::names), so named_parameters() is
+// the checkpoint's own naming.
 //
 //   auto cfg = lm::decoder_config::from_hf(io::hf_config::load(dir));
 //   lm::causal_lm lm(cfg);
@@ -21,8 +23,20 @@
 
 namespace lmms::lm {
 
+/// The module names of one decoder family (the checkpoint's): Llama's by default.
+struct decoder_module_names {
+  std::string embed = "embed_tokens", layers = "layers", norm = "norm";                 // the stack
+  std::string input_norm = "input_layernorm", post_norm = "post_attention_layernorm";  // a layer
+  std::string attention = "self_attn", mlp = "mlp";
+  std::string q = "q_proj", k = "k_proj", v = "v_proj", qkv = "qkv_proj", o = "o_proj";  // attention
+  std::string gate = "gate_proj", up = "up_proj", gate_up = "gate_up_proj", down = "down_proj";  // MLP
+
+  /// Qwen (v1): wte, h, ln_f; ln_1, attn (c_attn, c_proj), ln_2, mlp (w1 = up, w2 = gate, c_proj).
+  static decoder_module_names qwen();
+};
+
 struct decoder_config {
-  std::string model_type;  // "llama", "mistral", "qwen2", "phi3"
+  std::string model_type;  // "llama", "mistral", "qwen2", "phi3", "qwen"
   std::int64_t vocab_size = 0, hidden_size = 0, intermediate_size = 0, num_layers = 0;
   std::int64_t num_heads = 0, num_kv_heads = 0, head_dim = 0;
   double rms_norm_eps = 1e-6, rope_theta = 10000.0;
@@ -31,8 +45,10 @@ struct decoder_config {
   /// M-RoPE (Qwen2-VL): how many of the head_dim / 2 rotary frequencies take their angle from
   /// the temporal, height and width position ids, in that order. Empty: one position per token.
   std::vector<std::int64_t> mrope_section;
-  /// Phi-3: q, k, v in one qkv_proj and gate, up in one gate_up_proj (as the checkpoint has them).
-  bool fused_projections = false;
+  /// q, k, v in one projection (Phi-3's qkv_proj, Qwen's c_attn); gate and up in one (Phi-3's
+  /// gate_up_proj), as the checkpoints have them.
+  bool fused_qkv = false, fused_gate_up = false;
+  decoder_module_names names;
   /// LongRoPE ("su" / "longrope", Phi-3): the rotary frequencies are divided by short_factor while
   /// a forward's positions stay within original_max_positions, by long_factor beyond, and cos / sin
   /// are scaled by attention_factor (transformers' Phi3 / the Phi-3-V remote code).
@@ -40,8 +56,9 @@ struct decoder_config {
   std::int64_t rope_original_max_positions = 0;
   double rope_attention_factor = 1.0;
 
-  /// Reads a text config (a LlamaConfig / Qwen2Config, or the text_config of a multimodal
-  /// one). Refuses what lmms does not implement (rope_scaling, other activations) by name.
+  /// Reads a text config (a LlamaConfig / Qwen2Config / Phi3Config / Qwen's QWenConfig, or the
+  /// text_config of a multimodal one). Refuses what lmms does not implement (rope_scaling, other
+  /// activations) by name.
   static decoder_config from_hf(const io::hf_config& text_config);
 };
 
@@ -64,7 +81,7 @@ class attention_impl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask,
                      layer_cache* cache = nullptr);
   nn::linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
-  nn::linear qkv_proj{nullptr};  // fused_projections (Phi-3): q, k, v rows in that order; then q/k/v_proj are null
+  nn::linear qkv_proj{nullptr};  // fused_qkv (Phi-3, Qwen): q, k, v rows in that order; then q/k/v_proj are null
 
  private:
   std::int64_t heads_, kv_heads_, head_dim_;
@@ -76,7 +93,7 @@ class mlp_impl : public torch::nn::Module {
   explicit mlp_impl(const decoder_config& c);
   at::Tensor forward(const at::Tensor& x);
   nn::linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
-  nn::linear gate_up_proj{nullptr};  // fused_projections (Phi-3): gate rows, then up rows
+  nn::linear gate_up_proj{nullptr};  // fused_gate_up (Phi-3): gate rows, then up rows
 };
 TORCH_MODULE_IMPL(mlp, mlp_impl);
 
@@ -115,7 +132,7 @@ class decoder_model_impl : public torch::nn::Module {
                             const at::Tensor& attention_mask, kv_cache* cache = nullptr);
   at::Tensor embed(const at::Tensor& input_ids) { return at::embedding(embed_tokens_weight, input_ids); }
 
-  at::Tensor embed_tokens_weight;  // registered as embed_tokens.weight
+  at::Tensor embed_tokens_weight;  // registered as embed_tokens.weight (Qwen: wte.weight)
   torch::nn::ModuleList layers{nullptr};
   rms_norm norm{nullptr};
   decoder_config config;
