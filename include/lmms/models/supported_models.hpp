@@ -34,7 +34,7 @@ inline constexpr supported_model supported_models_table[] = {
     {"llava-onevision-0.5b-ov", "llava-hf/llava-onevision-qwen2-0.5b-ov-hf", "llava-onevision", true},
     {"llava-onevision-7b-ov", "llava-hf/llava-onevision-qwen2-7b-ov-hf", "llava-onevision", true},
     {"llava-onevision-72b-ov", "llava-hf/llava-onevision-qwen2-72b-ov-hf", "llava-onevision", true},
-    {"qwen-vl-chat", "Qwen/Qwen-VL-Chat", "qwen-vl", false},
+    {"qwen-vl-chat", "Qwen/Qwen-VL-Chat", "qwen-vl", true},
     {"phi3-v", "microsoft/Phi-3-vision-128k-instruct", "phi3-v", true},
     {"qwen2-vl-2b-instruct", "Qwen/Qwen2-VL-2B-Instruct", "qwen2-vl", true},
     {"qwen2-vl-7b-instruct", "Qwen/Qwen2-VL-7B-Instruct", "qwen2-vl", true},
