@@ -43,6 +43,8 @@ struct model_traits {
 ///   using collator = ...;                        // the family's collator tag
 ///   static constexpr bool images, multi_image, video;   // media it takes
 ///   static constexpr bool vision_lora;           // the tower has Linear layers for LoRA
+///   (optional) static constexpr bool vision_full_with_adapter = false;  // vision(full) only
+///                                                // without LoRA (tower parameters outside modules)
 ///   static int train(const recipe::resolved&);   // the runner (compiled once, in the runtime)
 
 }  // namespace lmms

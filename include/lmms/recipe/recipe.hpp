@@ -99,6 +99,25 @@ constexpr bool check_policy() {
   }
 }
 
+/// A LoRA or QLoRA policy (an adapter in the output), and vision(full).
+template <class P>
+constexpr bool is_adapter_policy() {
+  if constexpr (is_policy<P>::value) return std::is_base_of_v<lora, typename P::policy_type>;
+  else return false;
+}
+template <class P>
+constexpr bool is_full_vision() {
+  if constexpr (is_policy<P>::value)
+    return std::is_same_v<typename P::component, vision_t> && std::is_same_v<typename P::policy_type, full_t>;
+  else return false;
+}
+/// model_traits<M>::vision_full_with_adapter, true where a model does not say (its tower is modules only).
+template <class M>
+constexpr bool vision_full_with_adapter() {
+  if constexpr (requires { model_traits<M>::vision_full_with_adapter; }) return model_traits<M>::vision_full_with_adapter;
+  else return true;
+}
+
 /// The checks of one part that depend on the model: policies, data media, collator family.
 template <class M, class P>
 constexpr bool check_part() {
@@ -159,7 +178,13 @@ struct Recipe {
     check_components<projector_t>();
     if constexpr (count<is_model, Parts...> == 1) {
       using M = typename model_of<typename first_model<void, Parts...>::type>::type;
-      if constexpr (model_traits<M>::specialized) (void)(true && ... && check_part<M, Parts>());
+      if constexpr (model_traits<M>::specialized) {
+        (void)(true && ... && check_part<M, Parts>());
+        static_assert(vision_full_with_adapter<M>() || !(is_full_vision<Parts>() || ...) || !(is_adapter_policy<Parts>() || ...),
+                      "lmms: this model's vision tower has parameters outside any module, which a PEFT adapter cannot "
+                      "save as modules_to_save; with lora / qlora elsewhere use vision(lora{...}) or vision(frozen), "
+                      "or train every component in full (docs/recipes.md)");
+      }
     }
   }
 

@@ -18,7 +18,7 @@ Writes, under out/:
     gen.new_ids: 8 greedy tokens from single (no cache);
     pixels.<w>x<h>.pixel_values (3, 448, 448): the image transform of images/qwen_vl/<w>x<h>.png;
     data.<k>.input_ids / .labels / .attention_mask (1, L) / .pixel_values (the sample's images in
-    order), k = 0..3: images/qwen_vl/samples.json rendered in lmms's qwen-vl format
+    order) / .logits (the model's on them), k = 0..3: images/qwen_vl/samples.json rendered in lmms's qwen-vl format
     (families/chat.py qwen_vl_reference, mask_question_tokens True) with the image paths
     os.path.join(str(out / "images" / "qwen_vl"), file), each sample alone (no padding). The
     labels are checked against lmms-finetune-v2 section 4.6 by check_labels below, written apart
@@ -279,6 +279,11 @@ def make(out: pathlib.Path) -> dict:
     tensors["gen.new_ids"] = greedy(model, {k: v for k, v in batch.items() if k != "labels"}, 8)
     tensors.update(make_pixels(out))
     tensors.update(make_pipeline(out, enc))
+    with torch.no_grad():  # the pipeline's samples (multi-turn, system prompts, images in two turns) through the model
+        for k in range(4):
+            c = f"data.{k}."
+            batch = {name: tensors[c + name] for name in ("input_ids", "attention_mask", "pixel_values") if c + name in tensors}
+            tensors[c + "logits"] = model(**batch).logits
     save_outputs(out / "outputs" / "tiny-qwen-vl.safetensors", tensors,
                  {"seed": str(SEED), "image_folder": str(folder), "case_image_root": str(out)})
     return {"model": "models/tiny-qwen-vl", "outputs": "outputs/tiny-qwen-vl.safetensors", "cases": list(cases),

@@ -163,6 +163,9 @@ CATCH_TEST_CASE("Qwen-VL-Chat data pipeline gives the reference ids, labels and 
   auto prepared = qwen_vl::prepare_samples(ds, chat, config, {.max_length = 8192});
   CATCH_REQUIRE(prepared.samples.size() == 4);
   auto source = qwen_vl::batch_source_of(prepared.samples, config, *tok.token_to_id("<|endoftext|>"));
+  auto model = load_tiny_qwen_vl(model_dir);
+  at::NoGradGuard no_grad;
+  double worst_logits = 0;
   for (std::size_t k = 0; k < 4; ++k) {
     CATCH_INFO("sample " << k);
     const std::string c = "data." + std::to_string(k) + ".";
@@ -170,12 +173,18 @@ CATCH_TEST_CASE("Qwen-VL-Chat data pipeline gives the reference ids, labels and 
     CATCH_CHECK(at::equal(b.input_ids, out.at(c + "input_ids")));
     CATCH_CHECK(at::equal(b.labels, out.at(c + "labels")));
     CATCH_CHECK(at::equal(b.attention_mask.to(at::kLong), out.at(c + "attention_mask").to(at::kLong)));
+    // multi-turn samples, system prompts, images in two turns: the model's logits on the batch
+    const double d = max_abs_diff(model->forward(qwen_vl::inputs_of(b)), out.at(c + "logits"));
+    worst_logits = std::max(worst_logits, d);
+    CATCH_CHECK(d < 1e-4);
     auto pv = out.find(c + "pixel_values");
     CATCH_CHECK(b.pixel_values.defined() == (pv != out.end()));
     if (pv == out.end()) continue;
     CATCH_REQUIRE(b.pixel_values.sizes() == pv->second.sizes());
     CATCH_CHECK(max_abs_diff(b.pixel_values, pv->second) == 0.0);
   }
+  std::printf("qwen_vl data pipeline: 4 samples (multi-turn, system prompts, 0-2 images) identical; max |logits diff| %.3g\n",
+              worst_logits);
   // truncation never cuts an image: a sample whose last image ends past max_length is dropped and named
   auto short_prep = qwen_vl::prepare_samples(ds, chat, config, {.max_length = 200}, "train.json");
   CATCH_CHECK(short_prep.dropped == 3);

@@ -32,6 +32,9 @@ struct model_traits<qwen_vl_chat> {
   using collator = collators::qwen_vl;
   static constexpr bool images = true, multi_image = true, video = false;
   static constexpr bool vision_lora = true;  // in_proj, out_proj, c_fc, c_proj of the tower's blocks
+  // positional_embedding and proj are parameters of transformer.visual itself, which holds the
+  // projector too: PEFT's modules_to_save cannot carry them, so vision(full) goes with no adapter
+  static constexpr bool vision_full_with_adapter = false;
   static int train(const recipe::resolved& r) { return qwen_vl::train_recipe(r); }
 };
 
