@@ -73,12 +73,13 @@ pkg_check_modules(LMMS_PCRE2 REQUIRED IMPORTED_TARGET GLOBAL libpcre2-8)  # pre-
 find_package(ICU REQUIRED COMPONENTS uc)                                   # Unicode normalization
 pkg_check_modules(LMMS_FFMPEG REQUIRED IMPORTED_TARGET GLOBAL libavformat libavcodec libswscale libavutil)  # videos
 find_package(JPEG REQUIRED)  # libjpeg-turbo: JPEG decoded as PIL decodes it
+pkg_check_modules(LMMS_DEFLATE REQUIRED IMPORTED_TARGET GLOBAL libdeflate)  # PNG's inflate (media/png.hpp)
 
 # What the torch-free parts of lmms (core, io, text) link: usable without libtorch.
 if(NOT TARGET lmms_notorch_deps)
   add_library(lmms_notorch_deps INTERFACE)
   target_link_libraries(lmms_notorch_deps INTERFACE nlohmann_json::nlohmann_json Threads::Threads
-                        PkgConfig::LMMS_PCRE2 ICU::uc PkgConfig::LMMS_FFMPEG JPEG::JPEG)
+                        PkgConfig::LMMS_PCRE2 ICU::uc PkgConfig::LMMS_FFMPEG JPEG::JPEG PkgConfig::LMMS_DEFLATE)
 endif()
 
 # ---- the library -----------------------------------------------------------------------

@@ -20,7 +20,7 @@ say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 # ---- 1. Debian packages ------------------------------------------------------------------
 PACKAGES=(g++ cmake ninja-build ccache pkg-config git python3 python3-venv
           libboost-dev nlohmann-json3-dev libstb-dev librange-v3-dev catch2
-          libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libpcre2-dev libicu-dev libjpeg62-turbo-dev
+          libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libpcre2-dev libicu-dev libjpeg62-turbo-dev libdeflate-dev
           clang libclang-rt-14-dev)
 missing=()
 for p in "${PACKAGES[@]}"; do

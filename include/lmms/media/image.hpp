@@ -1,7 +1,7 @@
 // lmms/media/image.hpp: 8-bit RGB images as PIL's Image.open(p).convert("RGB") gives them:
-// JPEG with libjpeg-turbo (PIL's decoder, same settings: identical pixels), PNG, BMP and GIF
-// (first frame) with stb_image (identical for 8-bit files; CMYK JPEGs also go to stb_image).
-// No torch.
+// JPEG with libjpeg-turbo (PIL's decoder, same settings: identical pixels), the common PNGs with
+// libdeflate (media/png.hpp), other PNGs, BMP and GIF (first frame) with stb_image (identical
+// for 8-bit files; CMYK JPEGs also go to stb_image). No torch.
 #pragma once
 
 #include <cstdint>
@@ -50,6 +50,7 @@ extern "C" {
 }
 
 #include "lmms/core/error.hpp"
+#include "lmms/media/png.hpp"
 
 namespace lmms::media {
 
@@ -131,7 +132,14 @@ rgb_image load_image(const std::filesystem::path& file) {
       if (!std::filesystem::exists(file)) fail("image ", file.string(), " does not exist");
       fail("cannot open image ", file.string(), " (permissions?)");
     }
-    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    in.seekg(0, std::ios::end);
+    const std::streamoff size = in.tellg();
+    in.seekg(0, std::ios::beg);
+    if (size > 0) {
+      bytes.resize(static_cast<std::size_t>(size));
+      in.read(reinterpret_cast<char*>(bytes.data()), size);
+      bytes.resize(static_cast<std::size_t>(in.gcount()));
+    }
   }
   if (bytes.size() >= 2 && bytes[0] == 0xFF && bytes[1] == 0xD8) {  // JPEG by its magic bytes: libjpeg-turbo
     check_not_truncated(file, bytes);
@@ -141,6 +149,11 @@ rgb_image load_image(const std::filesystem::path& file) {
     if (r == jpeg_result::ok) return img;
     if (r == jpeg_result::failed) fail("cannot decode image ", file.string(), ": ", message, " (corrupt or truncated?)");
     // not_rgb (CMYK / YCCK): stb_image below
+  }
+  if (bytes.size() >= 8 && std::memcmp(bytes.data(), "\x89PNG\r\n\x1a\n", 8) == 0) {  // common PNGs: libdeflate
+    rgb_image img;
+    if (detail::decode_png_fast(bytes.data(), bytes.size(), img)) return img;
+    // palette, 16-bit, interlaced or damaged: stb_image below (and its messages)
   }
   int w = 0, h = 0, channels = 0;
   std::uint8_t* pixels =

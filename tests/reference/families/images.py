@@ -35,6 +35,41 @@ def picture(w: int, h: int, seed: int) -> Image.Image:
     return Image.fromarray(mix.astype(np.uint8), "RGB")
 
 
+def write_png_all_filters(path: pathlib.Path, pixels: np.ndarray, color_type: int) -> None:
+    """An 8-bit PNG whose row y uses filter y % 5 (PIL's encoder uses only Sub and Up on these)."""
+    import struct
+    import zlib
+    h, w = pixels.shape[:2]
+    bpp = 1 if pixels.ndim == 2 else pixels.shape[2]
+    rows = pixels.reshape(h, w * bpp).astype(np.int32)
+    raw = bytearray()
+    for y in range(h):
+        x, prior = rows[y], rows[y - 1] if y else np.zeros_like(rows[0])
+        a = np.concatenate([np.zeros(bpp, np.int32), x[:-bpp]])
+        c = np.concatenate([np.zeros(bpp, np.int32), prior[:-bpp]])
+        f = y % 5
+        if f == 0:
+            pred = np.zeros_like(x)
+        elif f == 1:
+            pred = a
+        elif f == 2:
+            pred = prior
+        elif f == 3:
+            pred = (a + prior) // 2
+        else:
+            p = a + prior - c
+            pa, pb, pc = np.abs(p - a), np.abs(p - prior), np.abs(p - c)
+            pred = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, prior, c))
+        raw.append(f)
+        raw += ((x - pred) % 256).astype(np.uint8).tobytes()
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, color_type, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(raw), 6))
+                     + chunk(b"IEND", b""))
+
+
 def make(out: pathlib.Path) -> dict:
     from transformers import CLIPImageProcessorPil, MllamaImageProcessorPil
     img_dir = out / "images"
@@ -82,5 +117,32 @@ def make(out: pathlib.Path) -> dict:
         path = jpeg_dir / f"{name}.jpg"
         img.save(path, "JPEG", **options)
         tensors[f"jpeg.{name}"] = torch.from_numpy(np.asarray(Image.open(path).convert("RGB")).copy())
+    # PNG kinds (lmms decodes 8-bit grey / grey+alpha / RGB / RGBA with its own inflate + unfilter,
+    # the rest with stb_image): PIL's convert("RGB") of each
+    png_dir = img_dir / "png"
+    png_dir.mkdir(exist_ok=True)
+    rgba = photo.copy()
+    rgba.putalpha(Image.linear_gradient("L").resize(photo.size))
+    pngs = {
+        "rgb": (photo, {}),
+        "rgb_level0": (photo, dict(compress_level=0)),
+        "rgb_optimized": (odd, dict(optimize=True)),
+        "rgba": (rgba, {}),
+        "grey": (photo.convert("L"), {}),
+        "grey_alpha": (rgba.convert("LA"), {}),
+        "palette": (photo.convert("P", palette=Image.Palette.ADAPTIVE, colors=64), {}),
+        "tiny": (picture(1, 1, seed=44), {}),
+        "thin": (picture(3, 500, seed=45), {}),
+        "wide": (picture(700, 2, seed=46), {}),
+    }
+    for name, (img, options) in pngs.items():
+        path = png_dir / f"{name}.png"
+        img.save(path, "PNG", **options)
+        tensors[f"png.{name}"] = torch.from_numpy(np.asarray(Image.open(path).convert("RGB")).copy())
+    for name, img in (("filters_rgb", odd), ("filters_rgba", rgba), ("filters_grey", photo.convert("L"))):
+        path = png_dir / f"{name}.png"  # every row filter (None, Sub, Up, Average, Paeth) in turn
+        write_png_all_filters(path, np.asarray(img), {"RGB": 2, "RGBA": 6, "L": 0}[img.mode])
+        assert np.array_equal(np.asarray(Image.open(path)), np.asarray(img)), "the hand-written PNG does not round-trip"
+        tensors[f"png.{name}"] = torch.from_numpy(np.asarray(Image.open(path).convert("RGB")).copy())
     save_outputs(out / "outputs" / "images.safetensors", tensors, {})
     return {"images": len(SIZES), "tensors": len(tensors)}

@@ -7,6 +7,7 @@
 
 #include "lmms/io/safetensors.hpp"
 #include "lmms/media/image.hpp"
+#include "lmms/media/png.hpp"
 #include "lmms/media/resize.hpp"
 #include "lmms/processors/clip.hpp"
 #include "lmms/processors/mllama.hpp"
@@ -27,7 +28,7 @@ CATCH_TEST_CASE("PIL-exact resize and CLIP pixel values", "[media][reference]") 
     std::getline(parts, kind, '.');
     std::getline(parts, name, '.');
     std::getline(parts, rest);
-    if (kind == "jpeg" || kind == "mllama") continue;  // their own test cases
+    if (kind == "jpeg" || kind == "mllama" || kind == "png") continue;  // their own test cases
     auto img = media::load_image(ref_dir / "images" / (name + ".png"));
     if (kind == "resize") {
       auto dot = rest.find('.'), x = rest.find('x', dot);
@@ -81,6 +82,45 @@ CATCH_TEST_CASE("JPEG files decode to PIL's pixels", "[media][reference][jpeg]")
   std::printf("%zu JPEG files (4:2:0, 4:2:2, 4:4:4, progressive, optimized, restart markers, grey, odd sizes) decoded\n",
               checked);
   CATCH_CHECK(checked == 11);
+}
+
+CATCH_TEST_CASE("PNG files decode to PIL's pixels", "[media][reference][png]") {
+  // grey, grey + alpha, RGB, RGBA through lmms's inflate + unfilter (media/png.hpp), every row
+  // filter among them; palette through stb_image; a truncated or damaged one is still named
+  auto ref_dir = lmms::test::reference_dir();
+  auto ref = io::safetensors_file::open(ref_dir / "outputs" / "images.safetensors");
+  std::size_t checked = 0;
+  for (const auto& t : ref.tensors()) {
+    if (t.name.rfind("png.", 0) != 0) continue;
+    const std::string name = t.name.substr(4);
+    CATCH_INFO(name);
+    auto img = media::load_image(ref_dir / "images" / "png" / (name + ".png"));
+    CATCH_REQUIRE(t.shape == std::vector<std::int64_t>{img.height, img.width, 3});
+    std::size_t differing = 0;
+    for (std::size_t i = 0; i < img.data.size(); ++i) differing += img.data[i] != static_cast<std::uint8_t>(t.bytes[i]);
+    if (differing) std::printf("  %s: %zu bytes differ from PIL\n", name.c_str(), differing);
+    CATCH_CHECK(differing == 0);
+    // which decoder took it: the fast one for everything but the palette file
+    std::ifstream file(ref_dir / "images" / "png" / (name + ".png"), std::ios::binary);
+    std::vector<std::uint8_t> raw((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    media::rgb_image fast;
+    CATCH_CHECK(media::detail::decode_png_fast(raw.data(), raw.size(), fast) == (name != "palette"));
+    ++checked;
+  }
+  std::printf("%zu PNG files (grey, grey + alpha, RGB, RGBA, palette, all five row filters, 1x1, 3x500, 700x2) decoded\n",
+              checked);
+  CATCH_CHECK(checked == 13);
+  // the fast decoder's failures fall back to stb_image's messages: a stream cut inside IDAT
+  auto dir = std::filesystem::temp_directory_path() / "lmms_png_test";
+  std::filesystem::create_directories(dir);
+  std::ifstream in(ref_dir / "images" / "png" / "rgb.png", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  { std::ofstream(dir / "cut.png", std::ios::binary) << bytes.substr(0, bytes.size() / 2); }
+  CATCH_CHECK_THROWS_WITH(media::load_image(dir / "cut.png"), Catch::Matchers::Contains("cut.png"));
+  std::string damaged = bytes;  // the zlib stream's middle overwritten, the file otherwise whole
+  for (std::size_t i = damaged.size() / 3; i < damaged.size() / 3 + 64; ++i) damaged[i] = '\x5a';
+  { std::ofstream(dir / "damaged.png", std::ios::binary) << damaged; }
+  CATCH_CHECK_THROWS_WITH(media::load_image(dir / "damaged.png"), Catch::Matchers::Contains("damaged.png"));
 }
 
 CATCH_TEST_CASE("Mllama tiles, aspect ratio ids and masks as transformers makes them", "[media][reference][mllama]") {
