@@ -14,11 +14,16 @@ enum class resample { nearest = 0, lanczos = 1, bilinear = 2, bicubic = 3 };
 /// Image.resize((width, height), filter) with reducing_gap=None, as the HF image processors call it.
 rgb_image resize(const rgb_image& in, int width, int height, resample filter);
 
+/// The window [x, x + w) x [y, y + h) of resize(in, width, height, filter), computing only that
+/// window (what a center crop keeps): the same bytes as resizing, then cropping.
+rgb_image resize_window(const rgb_image& in, int width, int height, resample filter, int x, int y, int w, int h);
+
 }  // namespace lmms::media
 
 #ifdef LMMS_IMPLEMENTATION
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "lmms/core/error.hpp"
 
@@ -123,14 +128,19 @@ inline std::uint8_t clip8(int v) {
 // (exact in any order). Done on the transposed image, so that each output column is a
 // weighted sum of whole source columns: contiguous, vectorized multiply-adds, as the vertical
 // pass does on rows.
-LMMS_RESIZE_CLONES rgb_image horizontal(const rgb_image& in, int row0, int rows, int out_width, const coefficients& c) {
+LMMS_RESIZE_CLONES rgb_image horizontal(const rgb_image& in, int row0, int rows, int out_x0, int out_width,
+                                        const coefficients& c) {
   const std::size_t column = static_cast<std::size_t>(rows) * 3;  // one source column: rows x RGB
-  std::vector<std::uint8_t> t(static_cast<std::size_t>(in.width) * column);
+  // only the source columns the window reads
+  const int first = c.bounds[static_cast<std::size_t>(out_x0) * 2];
+  const int last = c.bounds[static_cast<std::size_t>(out_x0 + out_width - 1) * 2] +
+                   c.bounds[static_cast<std::size_t>(out_x0 + out_width - 1) * 2 + 1];
+  std::vector<std::uint8_t> t(static_cast<std::size_t>(last - first) * column);  // source column x at x - first
   constexpr int block = 32;  // rows per strip: each column gets 96 contiguous bytes per strip (cache-friendly)
   for (int y0 = 0; y0 < rows; y0 += block) {
     const int y1 = std::min(rows, y0 + block);
-    for (int x = 0; x < in.width; ++x) {
-      std::uint8_t* dst = t.data() + static_cast<std::size_t>(x) * column + static_cast<std::size_t>(y0) * 3;
+    for (int x = first; x < last; ++x) {
+      std::uint8_t* dst = t.data() + static_cast<std::size_t>(x - first) * column + static_cast<std::size_t>(y0) * 3;
       const std::uint8_t* src = in.data.data() + (static_cast<std::size_t>(y0 + row0) * in.width + x) * 3;
       for (int y = y0; y < y1; ++y, dst += 3, src += static_cast<std::size_t>(in.width) * 3) {
         dst[0] = src[0];
@@ -146,11 +156,12 @@ LMMS_RESIZE_CLONES rgb_image horizontal(const rgb_image& in, int row0, int rows,
   std::vector<int> sum(column);
   int* acc = sum.data();
   for (int xx = 0; xx < out_width; ++xx) {
-    const int xmin = c.bounds[static_cast<std::size_t>(xx) * 2], n = c.bounds[static_cast<std::size_t>(xx) * 2 + 1];
-    const int* k = &c.weights[static_cast<std::size_t>(xx) * c.ksize];
+    const std::size_t at = static_cast<std::size_t>(xx + out_x0);  // the output column in the whole resize
+    const int xmin = c.bounds[at * 2], n = c.bounds[at * 2 + 1];
+    const int* k = &c.weights[at * c.ksize];
     std::fill(sum.begin(), sum.end(), 1 << (precision_bits - 1));
     for (int x = 0; x < n; ++x) {
-      const std::uint8_t* col = t.data() + static_cast<std::size_t>(x + xmin) * column;
+      const std::uint8_t* col = t.data() + static_cast<std::size_t>(x + xmin - first) * column;
       const int w = k[x];
       for (std::size_t i = 0; i < column; ++i) acc[i] += col[i] * w;
     }
@@ -163,7 +174,7 @@ LMMS_RESIZE_CLONES rgb_image horizontal(const rgb_image& in, int row0, int rows,
 
 // Vertical pass: each output row is a weighted sum of whole source rows (contiguous, so the
 // inner loop vectorizes), accumulated in int32 as PIL does.
-LMMS_RESIZE_CLONES rgb_image vertical(const rgb_image& in, int out_height, const coefficients& c, int row_shift) {
+LMMS_RESIZE_CLONES rgb_image vertical(const rgb_image& in, int out_y0, int out_height, const coefficients& c, int row_shift) {
   rgb_image out;
   out.width = in.width;
   out.height = out_height;
@@ -171,8 +182,9 @@ LMMS_RESIZE_CLONES rgb_image vertical(const rgb_image& in, int out_height, const
   out.data.resize(row_values * out_height);
   std::vector<int> sum(row_values);
   for (int yy = 0; yy < out_height; ++yy) {
-    const int ymin = c.bounds[static_cast<std::size_t>(yy) * 2] - row_shift, n = c.bounds[static_cast<std::size_t>(yy) * 2 + 1];
-    const int* k = &c.weights[static_cast<std::size_t>(yy) * c.ksize];
+    const std::size_t at = static_cast<std::size_t>(yy + out_y0);  // the output row in the whole resize
+    const int ymin = c.bounds[at * 2] - row_shift, n = c.bounds[at * 2 + 1];
+    const int* k = &c.weights[at * c.ksize];
     std::fill(sum.begin(), sum.end(), 1 << (precision_bits - 1));
     int* acc = sum.data();
     for (int y = 0; y < n; ++y) {
@@ -189,35 +201,52 @@ LMMS_RESIZE_CLONES rgb_image vertical(const rgb_image& in, int out_height, const
 }  // namespace
 
 rgb_image resize(const rgb_image& in, int width, int height, resample filter) {
+  return resize_window(in, width, height, filter, 0, 0, width, height);
+}
+
+rgb_image resize_window(const rgb_image& in, int width, int height, resample filter, int wx, int wy, int ww, int wh) {
   if (width <= 0 || height <= 0) fail("cannot resize an image to ", width, "x", height);
+  if (wx < 0 || wy < 0 || ww <= 0 || wh <= 0 || wx + ww > width || wy + wh > height)
+    fail("the window ", ww, "x", wh, " at (", wx, ", ", wy, ") is not inside the ", width, "x", height, " resize");
   if (in.width <= 0 || in.height <= 0) fail("cannot resize an empty image");
   if (filter == resample::nearest) {  // PIL's nearest: source pixel at floor((x + 0.5) * scale)
     rgb_image out;
-    out.width = width;
-    out.height = height;
-    out.data.resize(static_cast<std::size_t>(width) * height * 3);
+    out.width = ww;
+    out.height = wh;
+    out.data.resize(static_cast<std::size_t>(ww) * wh * 3);
     const double sx = static_cast<double>(in.width) / width, sy = static_cast<double>(in.height) / height;
-    for (int y = 0; y < height; ++y)
-      for (int x = 0; x < width; ++x) {
-        const int ix = std::min(in.width - 1, static_cast<int>((x + 0.5) * sx));
-        const int iy = std::min(in.height - 1, static_cast<int>((y + 0.5) * sy));
-        for (int ch = 0; ch < 3; ++ch) out.data[(static_cast<std::size_t>(y) * width + x) * 3 + ch] = in.at(ix, iy, ch);
+    for (int y = 0; y < wh; ++y)
+      for (int x = 0; x < ww; ++x) {
+        const int ix = std::min(in.width - 1, static_cast<int>((x + wx + 0.5) * sx));
+        const int iy = std::min(in.height - 1, static_cast<int>((y + wy + 0.5) * sy));
+        for (int ch = 0; ch < 3; ++ch) out.data[(static_cast<std::size_t>(y) * ww + x) * 3 + ch] = in.at(ix, iy, ch);
       }
     return out;
   }
   const bool need_h = width != in.width, need_v = height != in.height;
-  if (!need_h && !need_v) return in;
+  const bool whole = wx == 0 && wy == 0 && ww == width && wh == height;
+  if (!need_h && !need_v && whole) return in;
   coefficients ch = need_h ? precompute(in.width, width, filter) : coefficients{};
   coefficients cv = need_v ? precompute(in.height, height, filter) : coefficients{};
-  int row0 = 0, rows = in.height;
-  if (need_v) {  // only the rows the vertical pass reads
-    row0 = cv.bounds[0];
-    const int last = cv.bounds[static_cast<std::size_t>(height - 1) * 2] + cv.bounds[static_cast<std::size_t>(height - 1) * 2 + 1];
-    rows = last - row0;
+  int row0 = wy, rows = wh;  // the source rows the vertical pass reads (the window's, without one)
+  if (need_v) {
+    row0 = cv.bounds[static_cast<std::size_t>(wy) * 2];
+    const std::size_t end = static_cast<std::size_t>(wy + wh - 1);
+    rows = cv.bounds[end * 2] + cv.bounds[end * 2 + 1] - row0;
   }
-  rgb_image tmp = need_h ? horizontal(in, row0, rows, width, ch) : in;
+  rgb_image tmp;
+  if (need_h) {
+    tmp = horizontal(in, row0, rows, wx, ww, ch);
+  } else {  // the window's columns of the source rows, as they are
+    tmp.width = ww;
+    tmp.height = rows;
+    tmp.data.resize(static_cast<std::size_t>(ww) * rows * 3);
+    for (int y = 0; y < rows; ++y)
+      std::memcpy(&tmp.data[static_cast<std::size_t>(y) * ww * 3],
+                  &in.data[(static_cast<std::size_t>(y + row0) * in.width + wx) * 3], static_cast<std::size_t>(ww) * 3);
+  }
   if (!need_v) return tmp;
-  return vertical(tmp, height, cv, need_h ? row0 : 0);
+  return vertical(tmp, wy, wh, cv, row0);
 }
 
 }  // namespace lmms::media

@@ -91,17 +91,25 @@ std::pair<int, int> shortest_edge_size(int height, int width, int shortest_edge)
 pixel_values clip_preprocess(const media::rgb_image& input, const clip_config& cfg) {
   media::rgb_image resized;  // the input is not copied unless a step changes it
   const media::rgb_image* current = &input;
+  bool cropped_already = false;
   if (cfg.do_resize) {
     auto [h, w] = cfg.resize_height > 0 ? std::pair{cfg.resize_height, cfg.resize_width}
                                         : shortest_edge_size(input.height, input.width, cfg.shortest_edge);
     if (h != input.height || w != input.width) {
-      resized = media::resize(input, w, h, cfg.filter);
+      if (cfg.do_center_crop && cfg.crop_height <= h && cfg.crop_width <= w) {
+        // the crop lies inside the resized image: resize only the part it keeps (same bytes)
+        resized = media::resize_window(input, w, h, cfg.filter, (w - cfg.crop_width) / 2, (h - cfg.crop_height) / 2,
+                                       cfg.crop_width, cfg.crop_height);
+        cropped_already = true;
+      } else {
+        resized = media::resize(input, w, h, cfg.filter);
+      }
       current = &resized;
     }
   }
   const media::rgb_image& img = *current;
   media::rgb_image cropped;
-  if (cfg.do_center_crop) {  // transformers' center_crop, zero-padded when the image is smaller
+  if (cfg.do_center_crop && !cropped_already) {  // transformers' center_crop, zero-padded when the image is smaller
     const int ch = cfg.crop_height, cw = cfg.crop_width;
     const int new_h = std::max(ch, img.height), new_w = std::max(cw, img.width);
     const int top_pad = static_cast<int>(std::ceil((new_h - img.height) / 2.0));
@@ -119,7 +127,7 @@ pixel_values clip_preprocess(const media::rgb_image& input, const clip_config& c
       }
     cropped = std::move(out);
   }
-  const media::rgb_image& final_image = cfg.do_center_crop ? cropped : img;
+  const media::rgb_image& final_image = cfg.do_center_crop && !cropped_already ? cropped : img;
   // each byte's rescaled and normalized float, once per channel (the same arithmetic as per pixel)
   float table[3][256];
   for (int c = 0; c < 3; ++c)

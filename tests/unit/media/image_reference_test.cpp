@@ -1,6 +1,7 @@
 // Image decoding, PIL-exact resizing and the CLIP processor against PIL and transformers
 // (tests/reference/families/images.py): resized pixels byte for byte, pixel_values exactly;
 // Llama-3.2-Vision's tiles, aspect ratio ids and masks as MllamaImageProcessor makes them.
+#include <array>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -82,6 +83,38 @@ CATCH_TEST_CASE("JPEG files decode to PIL's pixels", "[media][reference][jpeg]")
   std::printf("%zu JPEG files (4:2:0, 4:2:2, 4:4:4, progressive, optimized, restart markers, grey, odd sizes) decoded\n",
               checked);
   CATCH_CHECK(checked == 11);
+}
+
+CATCH_TEST_CASE("resize_window gives exactly the window of the whole resize", "[media][resize]") {
+  // what clip_preprocess uses for resize + center crop: every filter, down and up, windows
+  // touching each edge, one-axis resizes and no resize at all
+  media::rgb_image img;
+  img.width = 97;
+  img.height = 61;
+  for (int y = 0; y < img.height; ++y)
+    for (int x = 0; x < img.width; ++x)
+      for (int c = 0; c < 3; ++c) img.data.push_back(static_cast<std::uint8_t>((x * 37 + y * 91 + c * 53 + x * y) % 256));
+  std::size_t checked = 0;
+  for (auto f : {media::resample::nearest, media::resample::bilinear, media::resample::bicubic, media::resample::lanczos})
+    for (auto [w, h] : {std::pair{40, 25}, std::pair{150, 90}, std::pair{97, 30}, std::pair{33, 61}, std::pair{97, 61}}) {
+      const media::rgb_image whole = media::resize(img, w, h, f);
+      for (auto [x, y, ww, wh] : {std::array{0, 0, w, h}, std::array{w / 4, h / 3, w / 2, h / 2},
+                                  std::array{w - 7, h - 5, 7, 5}, std::array{0, h / 2, w, 1}, std::array{w / 2, 0, 1, h}}) {
+        CATCH_INFO("filter " << int(f) << ", " << w << "x" << h << ", window " << ww << "x" << wh << " at " << x << "," << y);
+        auto win = media::resize_window(img, w, h, f, x, y, ww, wh);
+        CATCH_REQUIRE(win.width == ww);
+        CATCH_REQUIRE(win.height == wh);
+        bool same = true;
+        for (int yy = 0; yy < wh; ++yy)
+          for (int xx = 0; xx < ww; ++xx)
+            for (int c = 0; c < 3; ++c) same = same && win.at(xx, yy, c) == whole.at(x + xx, y + yy, c);
+        CATCH_CHECK(same);
+        ++checked;
+      }
+    }
+  CATCH_CHECK(checked == 100);
+  CATCH_CHECK_THROWS_WITH(media::resize_window(img, 40, 25, media::resample::bicubic, 30, 0, 20, 25),
+                          Catch::Matchers::Contains("is not inside the 40x25 resize"));
 }
 
 CATCH_TEST_CASE("PNG files decode to PIL's pixels", "[media][reference][png]") {
