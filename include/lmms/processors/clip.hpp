@@ -142,8 +142,11 @@ pixel_values clip_preprocess(const media::rgb_image& input, const clip_config& c
   const std::size_t n = static_cast<std::size_t>(final_image.height) * final_image.width;
   pv.data.resize(3 * n);
   const std::uint8_t* src = final_image.data.data();
-  for (std::size_t i = 0; i < n; ++i)
-    for (int c = 0; c < 3; ++c) pv.data[static_cast<std::size_t>(c) * n + i] = table[c][src[i * 3 + c]];
+  for (int c = 0; c < 3; ++c) {  // plane by plane: each written in order
+    float* plane = pv.data.data() + static_cast<std::size_t>(c) * n;
+    const float* t = table[c];
+    for (std::size_t i = 0; i < n; ++i) plane[i] = t[src[i * 3 + c]];
+  }
   return pv;
 }
 
