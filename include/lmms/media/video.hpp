@@ -10,7 +10,8 @@
 // Unlike lmms-finetune, a video with fewer frames than num_frames still gives num_frames
 // frames (the sampled indices repeat), so every video of a batch has the same count. A file
 // that cannot be opened or decoded, has no video stream or no frames is an lmms::error naming
-// it. Pixels are bit-identical to PyAV for yuv420p streams (H.264, VP9, MPEG-4; tested).
+// it. Pixels are bit-identical to PyAV for yuv420p streams of any size and colour tags (H.264,
+// VP9, MPEG-4; tested; lmms/media/yuv_rgb.hpp says how).
 //
 //   media::video_info info = media::probe_video("clip.mp4");        // size and frame count, no decoding
 //   media::sampled_video v = media::load_video("clip.mp4", 8);        // 8 frames, v.indices
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "lmms/media/image.hpp"
+#include "lmms/media/yuv_rgb.hpp"
 
 namespace lmms::media {
 
@@ -124,55 +126,6 @@ struct video_file {
   }
 };
 
-// yuv -> rgb24 as PyAV's to_ndarray("rgb24"): swscale with SWS_BILINEAR at the same size.
-// FFmpeg 5's SIMD yuv420p converter leaves the last (width % 16) columns unwritten, so the
-// planes are copied into a width padded to 32 (edge replicated; this converter reads one
-// chroma sample per two pixels, so the padding never changes a real pixel) and cropped back.
-rgb_image to_rgb(const AVFrame* f, SwsContext*& sws, const std::filesystem::path& file) {
-  const int w = f->width, h = f->height, padded = (w + 31) & ~31;
-  const auto format = static_cast<AVPixelFormat>(f->format);
-  const AVPixFmtDescriptor* d = av_pix_fmt_desc_get(format);
-  if (!d) fail("video ", file.string(), ": unknown pixel format ", f->format);
-  const int planes = av_pix_fmt_count_planes(format);
-  std::vector<std::vector<std::uint8_t>> copy(static_cast<std::size_t>(planes));
-  const std::uint8_t* src[4] = {nullptr, nullptr, nullptr, nullptr};
-  int src_stride[4] = {0, 0, 0, 0};
-  const bool planar_8bit = (d->flags & AV_PIX_FMT_FLAG_PLANAR) && d->comp[0].depth == 8 && !(d->flags & AV_PIX_FMT_FLAG_RGB);
-  for (int p = 0; p < planes; ++p) {
-    if (!planar_8bit) {  // packed or high-bit-depth formats: as they are
-      src[p] = f->data[p];
-      src_stride[p] = f->linesize[p];
-      continue;
-    }
-    const bool chroma = p == 1 || p == 2;
-    const int pw = chroma ? -((-w) >> d->log2_chroma_w) : w, ph = chroma ? -((-h) >> d->log2_chroma_h) : h;
-    const int stride = chroma ? padded >> d->log2_chroma_w : padded;
-    copy[p].resize(static_cast<std::size_t>(stride) * ph);
-    for (int y = 0; y < ph; ++y) {
-      std::uint8_t* row = &copy[p][static_cast<std::size_t>(y) * stride];
-      std::memcpy(row, f->data[p] + static_cast<std::ptrdiff_t>(y) * f->linesize[p], static_cast<std::size_t>(pw));
-      std::memset(row + pw, row[pw - 1], static_cast<std::size_t>(stride - pw));
-    }
-    src[p] = copy[p].data();
-    src_stride[p] = stride;
-  }
-  const int cw = planar_8bit ? padded : w;
-  sws = sws_getCachedContext(sws, cw, h, format, cw, h, AV_PIX_FMT_RGB24, SWS_BILINEAR, nullptr, nullptr, nullptr);
-  if (!sws) fail("video ", file.string(), ": cannot convert pixel format ", d->name, " to RGB");
-  std::vector<std::uint8_t> rgb(static_cast<std::size_t>(cw) * h * 3);
-  std::uint8_t* dst[4] = {rgb.data(), nullptr, nullptr, nullptr};
-  int dst_stride[4] = {cw * 3, 0, 0, 0};
-  sws_scale(sws, src, src_stride, 0, h, dst, dst_stride);
-  rgb_image out;
-  out.width = w;
-  out.height = h;
-  out.data.resize(static_cast<std::size_t>(w) * h * 3);
-  for (int y = 0; y < h; ++y)
-    std::memcpy(&out.data[static_cast<std::size_t>(y) * w * 3], &rgb[static_cast<std::size_t>(y) * cw * 3],
-                static_cast<std::size_t>(w) * 3);
-  return out;
-}
-
 }  // namespace
 
 video_info probe_video(const std::filesystem::path& file) {
@@ -210,7 +163,7 @@ sampled_video load_video(const std::filesystem::path& file, int num_frames) {
       if (next > 0 && out.indices[next - 1] == index)
         out.frames.push_back(out.frames.back());
       else
-        out.frames.push_back(to_rgb(frame, sws, file));
+        out.frames.push_back(frame_to_rgb(frame, sws, file));
       ++next;
     }
     ++index;

@@ -1,6 +1,7 @@
 """Short synthetic videos in the containers and codecs lmms reads (mp4/H.264, webm/VP9, mkv/H.264,
-avi/MPEG-4, a 5-frame mp4 shorter than the frames asked for, a VP9 webm of odd size), encoded
-with PyAV, and the frames lmms-finetune's loader samples from each, decoded with PyAV:
+avi/MPEG-4, a 5-frame mp4 shorter than the frames asked for, VP9 webms of odd sizes, H.264
+tagged BT.709 limited and full range), encoded with PyAV, and the frames lmms-finetune's loader
+samples from each, decoded with PyAV:
 
   total   = container.streams.video[0].frames, or (webm, mkv: 0 there, where lmms-finetune
             fails) the number of the stream's packets
@@ -11,6 +12,10 @@ with PyAV, and the frames lmms-finetune's loader samples from each, decoded with
 Writes out/videos/<name> and outputs/videos.safetensors with <name>.frames (N, H, W, 3) uint8,
 <name>.indices, <name>.total; and bad inputs for the error tests: an empty file, a text file
 named .mp4, an mp4 cut in half.
+
+Also random yuv420p planes of many sizes (odd and even, 1xN, Nx1) with colour tags, and PyAV's
+rgb24 of each (frame.to_ndarray), for the converter alone: planes.<k>.y/.u/.v/.rgb and
+planes.<k>.info = [width, height, colorspace, color_range].
 """
 from __future__ import annotations
 
@@ -23,10 +28,20 @@ import torch
 from families.common import save_outputs
 
 # name: (codec, width, height, frames, num_frames sampled)
+# colour tags written into the stream (colorspace, color_range), where not untagged
+TAGS = {"bt709.mp4": (1, 1), "bt709_full.mp4": (1, 2)}
+# random planes: (width, height); colour tags cycle through PLANE_TAGS
+PLANE_SIZES = [(64, 21), (100, 75), (71, 51), (33, 17), (255, 33), (71, 50), (70, 50), (64, 48), (3, 3), (2, 1),
+               (1, 1), (5, 1), (1, 5), (2, 3), (16, 3), (47, 2), (1, 64), (130, 31), (31, 130)]
+PLANE_TAGS = [(2, 0), (1, 1), (1, 2), (9, 1), (5, 2), (6, 1)]
 VIDEOS = {
     "moving.mp4": ("libx264", 70, 50, 23, 8),
     "moving.webm": ("libvpx-vp9", 72, 50, 17, 8),
     "odd.webm": ("libvpx-vp9", 71, 51, 9, 4),
+    "odd_rows.webm": ("libvpx-vp9", 64, 45, 6, 3),
+    "odd_cols.webm": ("libvpx-vp9", 65, 48, 6, 3),
+    "bt709.mp4": ("libx264", 64, 48, 6, 3),
+    "bt709_full.mp4": ("libx264", 66, 46, 6, 3),
     "moving.mkv": ("libx264", 64, 48, 20, 6),
     "moving.avi": ("mpeg4", 80, 60, 12, 4),
     "short.mp4": ("libx264", 48, 32, 5, 8),
@@ -47,6 +62,8 @@ def encode(path: pathlib.Path, codec: str, w: int, h: int, n: int) -> None:
     container = av.open(str(path), "w")
     stream = container.add_stream(codec, rate=10)
     stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+    if path.name in TAGS:
+        stream.codec_context.colorspace, stream.codec_context.color_range = TAGS[path.name]
     for k in range(n):
         for packet in stream.encode(av.VideoFrame.from_ndarray(draw(k, n, w, h), format="rgb24")):
             container.mux(packet)
@@ -76,6 +93,19 @@ def sample(path: pathlib.Path, num_frames: int) -> tuple[np.ndarray, np.ndarray,
     return np.stack([frames[i] for i in indices]), indices, total
 
 
+def yuv420p_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray, colorspace: int, color_range: int) -> np.ndarray:
+    """PyAV's rgb24 of a yuv420p frame with these planes and colour tags."""
+    import av
+    h, w = y.shape
+    frame = av.VideoFrame(w, h, "yuv420p")
+    for plane, arr in zip(frame.planes, (y, u, v)):
+        rows = np.zeros((arr.shape[0], plane.line_size), np.uint8)
+        rows[:, :arr.shape[1]] = arr
+        plane.update(rows.tobytes()[: plane.buffer_size])
+    frame.colorspace, frame.color_range = colorspace, color_range
+    return frame.to_ndarray(format="rgb24")
+
+
 def make(out: pathlib.Path) -> dict:
     video_dir = out / "videos"
     video_dir.mkdir(parents=True, exist_ok=True)
@@ -87,6 +117,18 @@ def make(out: pathlib.Path) -> dict:
         tensors[f"{name}.indices"] = torch.from_numpy(indices.astype(np.int64))
         tensors[f"{name}.total"] = torch.tensor(total, dtype=torch.int64)
         summary[name] = {"codec": codec, "size": [w, h], "frames": n, "sampled": indices.tolist()}
+    rng = np.random.default_rng(6)
+    for k, (w, h) in enumerate(PLANE_SIZES):
+        for t, (colorspace, color_range) in enumerate(PLANE_TAGS if (w, h) in [(71, 51), (64, 21), (70, 50)]
+                                                    else [PLANE_TAGS[k % len(PLANE_TAGS)]]):
+            name = f"planes.{k}.{t}"
+            y = rng.integers(0, 256, (h, w), dtype=np.uint8)
+            u = rng.integers(0, 256, ((h + 1) // 2, (w + 1) // 2), dtype=np.uint8)
+            v = rng.integers(0, 256, ((h + 1) // 2, (w + 1) // 2), dtype=np.uint8)
+            rgb = yuv420p_to_rgb(y, u, v, colorspace, color_range)
+            for key, arr in (("y", y), ("u", u), ("v", v), ("rgb", rgb)):
+                tensors[f"{name}.{key}"] = torch.from_numpy(np.ascontiguousarray(arr))
+            tensors[f"{name}.info"] = torch.tensor([w, h, colorspace, color_range], dtype=torch.int64)
     # bad inputs
     (video_dir / "empty.mp4").write_bytes(b"")
     (video_dir / "not_a_video.mp4").write_text("this is not a video\n")

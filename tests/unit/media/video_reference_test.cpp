@@ -2,14 +2,21 @@
 // frames lmms-finetune's loader samples (numpy arange over the container's frame count, or the
 // packet count where the container has none), decoded to rgb24 byte for byte as PyAV does, for
 // mp4 / H.264, webm / VP9, mkv / H.264, avi / MPEG-4 and a video shorter than the frames asked
-// for; a VP9 video of odd size (where swscale's yuv -> rgb differs between FFmpeg versions)
-// samples the same frames; and bad files named in their messages.
+// for, VP9 videos of odd sizes, H.264 tagged BT.709 in limited and full range; the yuv -> rgb
+// converter alone on random planes of many sizes and colour tags; and bad files named in their
+// messages.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
+extern "C" {
+#include <libavutil/frame.h>
+#include <libswscale/swscale.h>
+}
+
 #include "lmms/io/safetensors.hpp"
 #include "lmms/media/video.hpp"
+#include "lmms/media/yuv_rgb.hpp"
 #include "support/test.hpp"
 
 using namespace lmms;
@@ -25,7 +32,8 @@ std::int64_t int64_at(const io::tensor_view& t, std::size_t i) {
 CATCH_TEST_CASE("video frames sampled and decoded as PyAV does", "[media][video][reference]") {
   auto ref_dir = lmms::test::reference_dir();
   auto ref = io::safetensors_file::open(ref_dir / "outputs" / "videos.safetensors");
-  for (const char* name : {"moving.mp4", "moving.webm", "moving.mkv", "moving.avi", "short.mp4", "odd.webm"}) {
+  for (const char* name : {"moving.mp4", "moving.webm", "moving.mkv", "moving.avi", "short.mp4", "odd.webm",
+                           "odd_rows.webm", "odd_cols.webm", "bt709.mp4", "bt709_full.mp4"}) {
     CATCH_INFO("video " << name);
     const auto* frames = ref.find(std::string(name) + ".frames");
     const auto* indices = ref.find(std::string(name) + ".indices");
@@ -53,10 +61,53 @@ CATCH_TEST_CASE("video frames sampled and decoded as PyAV does", "[media][video]
     }
     std::printf("%s: %dx%d, %lld frames, sampled %d: %zu of %zu bytes differ from PyAV (max %d levels)\n", name, w, h,
                 static_cast<long long>(info.frames), n, differing, frame_bytes * n, worst);
-    // even sizes (every H.264 4:2:0 stream): bit-identical RGB. Odd sizes take another swscale
-    // path whose output changed between FFmpeg 5 (here) and PyAV's FFmpeg 8: reported, not equal
-    if (w % 2 == 0 && h % 2 == 0) CATCH_CHECK(differing == 0);
+    CATCH_CHECK(differing == 0);
   }
+}
+
+CATCH_TEST_CASE("yuv420p planes of any size and colour tags convert to PyAV's rgb24", "[media][video][reference]") {
+  auto ref = io::safetensors_file::open(lmms::test::reference_dir() / "outputs" / "videos.safetensors");
+  SwsContext* sws = nullptr;
+  int cases = 0;
+  for (int k = 0;; ++k) {
+    bool any = false;
+    for (int t = 0;; ++t) {
+      const std::string name = "planes." + std::to_string(k) + "." + std::to_string(t);
+      const auto* info = ref.find(name + ".info");
+      if (!info) break;
+      any = true;
+      const int w = static_cast<int>(int64_at(*info, 0)), h = static_cast<int>(int64_at(*info, 1));
+      CATCH_INFO(name << ": " << w << "x" << h << ", colorspace " << int64_at(*info, 2) << ", range " << int64_at(*info, 3));
+      AVFrame* frame = av_frame_alloc();
+      frame->width = w;
+      frame->height = h;
+      frame->format = AV_PIX_FMT_YUV420P;
+      frame->colorspace = static_cast<AVColorSpace>(int64_at(*info, 2));
+      frame->color_range = static_cast<AVColorRange>(int64_at(*info, 3));
+      CATCH_REQUIRE(av_frame_get_buffer(frame, 0) == 0);
+      const char* keys[3] = {".y", ".u", ".v"};
+      for (int p = 0; p < 3; ++p) {
+        const auto* plane = ref.find(name + keys[p]);
+        CATCH_REQUIRE(plane);
+        const auto rows = static_cast<std::size_t>(plane->shape[0]), cols = static_cast<std::size_t>(plane->shape[1]);
+        for (std::size_t y = 0; y < rows; ++y)
+          std::memcpy(frame->data[p] + y * static_cast<std::size_t>(frame->linesize[p]), plane->bytes.data() + y * cols, cols);
+      }
+      const auto rgb = media::frame_to_rgb(frame, sws, name);
+      av_frame_free(&frame);
+      const auto* want = ref.find(name + ".rgb");
+      CATCH_REQUIRE(want);
+      CATCH_REQUIRE(rgb.data.size() == want->bytes.size());
+      std::size_t differing = 0;
+      for (std::size_t i = 0; i < rgb.data.size(); ++i)
+        differing += rgb.data[i] != static_cast<std::uint8_t>(want->bytes[i]);
+      CATCH_CHECK(differing == 0);
+      ++cases;
+    }
+    if (!any) break;
+  }
+  sws_freeContext(sws);
+  CATCH_CHECK(cases >= 19);
 }
 
 CATCH_TEST_CASE("frame sampling follows numpy's arange over the frame count", "[media][video]") {
