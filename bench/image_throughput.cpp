@@ -76,7 +76,9 @@ int main(int argc, char** argv) try {
   for (int r = 0; r < repeats; ++r) {
     auto t0 = std::chrono::steady_clock::now();
     std::vector<double> sums(files.size());
-    lmms::data::parallel_for(files.size(), threads, [&](std::size_t i) { sums[i] = process(media::load_image(files[i])); });
+    lmms::data::parallel_for(
+        files.size(), threads, [&](std::size_t i) { sums[i] = process(media::load_image(files[i])); },
+        [&](std::size_t i) { return lmms::data::file_cost(files[i]); });  // largest first, as the pipeline does
     double s = 0;
     for (double v : sums) s += v;
     best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());

@@ -169,6 +169,22 @@ CATCH_TEST_CASE("parallel_for fills every slot whatever the thread count, and re
                                                    }),
                           Contains("image 5 is broken"));
   CATCH_CHECK(calls.load() <= 100);
+  // with a cost per item: every slot filled, items handed out costliest first (ties in index order)
+  for (std::size_t threads : {1u, 2u, 4u}) {
+    std::vector<std::size_t> out(23, 0);
+    lmms::data::parallel_for(out.size(), threads, [&](std::size_t i) { out[i] = i + 7; },
+                             [](std::size_t i) { return static_cast<std::uintmax_t>((i * 5) % 11); });
+    for (std::size_t i = 0; i < out.size(); ++i) CATCH_CHECK(out[i] == i + 7);
+  }
+  std::vector<std::size_t> started;
+  const std::vector<std::uintmax_t> cost = {3, 9, 1, 9, 0, 5};
+  lmms::data::parallel_for(cost.size(), 1, [&](std::size_t i) { started.push_back(i); },
+                           [&](std::size_t i) { return cost[i]; });
+  CATCH_CHECK(started == std::vector<std::size_t>{1, 3, 5, 0, 2, 4});
+  std::vector<std::size_t> order;
+  lmms::data::parallel_for_in({1, 3, 5, 0, 2, 4}, 1, [&](std::size_t i) { order.push_back(i); });
+  CATCH_CHECK(order == std::vector<std::size_t>{1, 3, 5, 0, 2, 4});
+  CATCH_CHECK(lmms::data::file_cost("/nonexistent/image.png") == 0);
   CATCH_CHECK(lmms::data::media_threads(3) == 3);
   CATCH_CHECK(lmms::data::media_threads(0) >= 1);
   CATCH_CHECK(lmms::data::media_threads(0) <= 4);

@@ -132,7 +132,7 @@ training::batch_source batch_source_of(const std::vector<sample_tokens>& samples
                 frames.push_back(at::from_blob(pv.data.data(), {pv.channels, pv.height, pv.width}, at::kFloat).clone());
               }
               out[k] = at::stack(frames);
-            });
+            }, [&](std::size_t k) { return data::file_cost(media_list[k].file); });
             std::vector<at::Tensor> pixels, videos;
             std::vector<std::int64_t> sizes, tiles;
             for (std::size_t k = 0; k < media_list.size(); ++k) {

@@ -65,7 +65,8 @@ training::batch_source batch_source_of(const std::vector<sample_tokens>& samples
     if (files.empty()) return b;  // text only: no vision inputs, the cross-attention layers are skipped
     std::vector<processors::mllama_tiles> tiles(files.size());
     data::parallel_for(files.size(), threads,
-                       [&](std::size_t k) { tiles[k] = processors::mllama_preprocess(media::load_image(files[k]), processor); });
+                       [&](std::size_t k) { tiles[k] = processors::mllama_preprocess(media::load_image(files[k]), processor); },
+                       [&](std::size_t k) { return data::file_cost(files[k]); });
     const std::int64_t B = static_cast<std::int64_t>(indices.size()), N = static_cast<std::int64_t>(max_images);
     const std::int64_t T = processor.max_image_tiles, S = processor.tile_size;
     b.pixel_values = at::zeros({B, N, T, 3, S, S}, at::kFloat);

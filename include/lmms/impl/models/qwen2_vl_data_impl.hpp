@@ -92,7 +92,7 @@ training::batch_source batch_source_of(const std::vector<sample_tokens>& samples
                                   : processors::qwen2_vl_video_preprocess(media::load_video(files[k], num_frames).frames, processor);
               patches[k] = at::from_blob(p.data.data(), {p.count(), processor.patch_values()}, at::kFloat).clone();
               grid[k * 3] = p.grid_t, grid[k * 3 + 1] = p.grid_h, grid[k * 3 + 2] = p.grid_w;
-            });
+            }, [&](std::size_t k) { return data::file_cost(files[k]); });
             std::vector<at::Tensor> pixels(patches.begin(), patches.begin() + static_cast<std::ptrdiff_t>(images)),
                 video_pixels(patches.begin() + static_cast<std::ptrdiff_t>(images), patches.end());
             std::vector<std::int64_t> grids(grid.begin(), grid.begin() + static_cast<std::ptrdiff_t>(images * 3)),

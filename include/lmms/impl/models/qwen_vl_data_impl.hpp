@@ -72,7 +72,7 @@ training::batch_source batch_source_of(const std::vector<sample_tokens>& samples
               } catch (const lmms::error& e) {
                 fail(files[k].string(), ": ", std::string(e.what()).substr(6));
               }
-            });
+            }, [&](std::size_t k) { return data::file_cost(files[k]); });
             std::vector<const training::token_sample*> chosen;
             for (const auto& t : text) chosen.push_back(&t);
             training::lm_batch b = pack_max_length > 0 ? training::collate_packed(chosen, pad_token_id, pack_max_length)
