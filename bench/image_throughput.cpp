@@ -25,7 +25,8 @@ namespace {
 // Sum of every value: the Python side prints the same, so both did the same work. Eight
 // running sums, as numpy's pairwise sum is vectorized: one chain of dependent adds would cost
 // lmms more than the summing costs numpy (a tenth of the Qwen2-VL time).
-double checksum(const std::vector<float>& v) {
+template <class Vector>
+double checksum(const Vector& v) {
   double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   std::size_t i = 0;
   for (; i + 8 <= v.size(); i += 8)

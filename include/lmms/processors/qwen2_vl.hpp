@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "lmms/core/buffer.hpp"
 #include "lmms/media/image.hpp"
 #include "lmms/media/resize.hpp"
 
@@ -37,7 +38,7 @@ std::pair<int, int> smart_resize(int height, int width, int factor, std::int64_t
 
 struct qwen2_vl_patches {
   std::int64_t grid_t = 1, grid_h = 0, grid_w = 0;  // in patches
-  std::vector<float> data;                          // (grid_t * grid_h * grid_w, patch_values)
+  lmms::buffer<float> data;                         // (grid_t * grid_h * grid_w, patch_values)
   std::int64_t count() const { return grid_t * grid_h * grid_w; }
 };
 
@@ -152,7 +153,7 @@ qwen2_vl_patches patchify(const std::vector<const media::rgb_image*>& frames, co
   out.grid_h = h / p;
   out.grid_w = w / p;
   const std::size_t per_patch = static_cast<std::size_t>(c.patch_values());
-  out.data.resize(static_cast<std::size_t>(out.count()) * per_patch);
+  out.data.resize(static_cast<std::size_t>(out.count()) * per_patch);  // not zeroed: every value is written below
   float* dst = out.data.data();
   const std::size_t block = static_cast<std::size_t>(p) * p;  // one channel of one frame of a patch
   // patch order: temporal group, merge blocks row-major, rows / columns inside a block; inside a
