@@ -10,12 +10,16 @@
 #include <vector>
 #include <utility>
 
+#include "lmms/core/buffer.hpp"
+
 namespace lmms::media {
 
-/// Interleaved RGB, row-major: pixel (x, y) channel c at data[(y * width + x) * 3 + c].
+/// Interleaved RGB, row-major: pixel (x, y) channel c at data[(y * width + x) * 3 + c]. The
+/// bytes live in an lmms::buffer (core/buffer.hpp): resize() does not zero them, and large ones
+/// are reused from image to image instead of being mapped fresh from the kernel each time.
 struct rgb_image {
   int width = 0, height = 0;
-  std::vector<std::uint8_t> data;
+  lmms::buffer<std::uint8_t> data;
   std::uint8_t at(int x, int y, int c) const { return data[(static_cast<std::size_t>(y) * width + x) * 3 + c]; }
 };
 
@@ -72,7 +76,7 @@ void lmms_jpeg_quiet(j_common_ptr) {}  // warnings (e.g. extraneous bytes) as PI
 
 enum class jpeg_result { ok, failed, not_rgb };
 // Only trivially destructible locals here: a longjmp skips destructors. `out` lives in the caller.
-jpeg_result decode_jpeg(const unsigned char* bytes, std::size_t size, std::vector<std::uint8_t>* out, int* width,
+jpeg_result decode_jpeg(const unsigned char* bytes, std::size_t size, lmms::buffer<std::uint8_t>* out, int* width,
                         int* height, char* message) {
   jpeg_decompress_struct cinfo;
   jpeg_failure failure;
@@ -107,7 +111,7 @@ jpeg_result decode_jpeg(const unsigned char* bytes, std::size_t size, std::vecto
 
 // PNG files end with an IEND chunk, JPEG files with the EOI marker FF D9 (perhaps followed by
 // padding); a file cut short has neither. Checked on the bytes already read.
-void check_not_truncated(const std::filesystem::path& file, const std::vector<unsigned char>& bytes) {
+void check_not_truncated(const std::filesystem::path& file, const lmms::buffer<unsigned char>& bytes) {
   if (bytes.size() < 8) return;
   const unsigned char* head = bytes.data();
   const std::size_t tail_size = std::min<std::size_t>(bytes.size(), 64);
@@ -125,7 +129,7 @@ void check_not_truncated(const std::filesystem::path& file, const std::vector<un
 }  // namespace
 
 rgb_image load_image(const std::filesystem::path& file) {
-  std::vector<unsigned char> bytes;  // the file is read once; every check and decoder works on these
+  lmms::buffer<unsigned char> bytes;  // the file is read once; every check and decoder works on these
   {
     std::ifstream in(file, std::ios::binary);
     if (!in) {

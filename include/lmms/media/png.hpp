@@ -73,19 +73,29 @@ bool decode_png_fast(const std::uint8_t* bytes, std::size_t size, rgb_image& out
   if (depth != 8 || channels == 0 || interlace != 0 || ihdr[10] != 0 || ihdr[11] != 0) return false;
   if (width == 0 || height == 0 || width > (1u << 24) || height > (1u << 24)) return false;
   // the IDAT chunks' payloads, back to back: one zlib stream
-  std::vector<std::uint8_t> stream;
+  // (sized first, then copied: one allocation)
+  std::size_t payload = 0;
   bool ended = false;
   for (std::size_t at = 8; at + 12 <= size && !ended;) {
     const std::size_t length = be32(bytes + at);
     if (length > size - at - 12) return false;  // cut short: stb_image reports it
     const std::uint8_t* type = bytes + at + 4;
-    if (std::memcmp(type, "IDAT", 4) == 0) stream.insert(stream.end(), type + 4, type + 4 + length);
+    if (std::memcmp(type, "IDAT", 4) == 0) payload += length;
     ended = std::memcmp(type, "IEND", 4) == 0;
     at += 12 + length;
   }
   if (!ended) return false;  // no IEND: a truncated file, reported as such by media/image.hpp
+  lmms::buffer<std::uint8_t> stream(payload);
+  for (std::size_t at = 8, filled = 0; filled < payload;) {
+    const std::size_t length = be32(bytes + at);
+    if (std::memcmp(bytes + at + 4, "IDAT", 4) == 0) {
+      std::memcpy(stream.data() + filled, bytes + at + 8, length);
+      filled += length;
+    }
+    at += 12 + length;
+  }
   const std::size_t row_bytes = static_cast<std::size_t>(width) * channels;
-  std::vector<std::uint8_t> raw(static_cast<std::size_t>(height) * (row_bytes + 1));
+  lmms::buffer<std::uint8_t> raw(static_cast<std::size_t>(height) * (row_bytes + 1));  // inflated in full below
   libdeflate_decompressor* inflater = libdeflate_alloc_decompressor();
   if (!inflater) return false;
   const libdeflate_result r = libdeflate_zlib_decompress(inflater, stream.data(), stream.size(), raw.data(), raw.size(), nullptr);

@@ -135,7 +135,7 @@ LMMS_RESIZE_CLONES rgb_image horizontal(const rgb_image& in, int row0, int rows,
   const int first = c.bounds[static_cast<std::size_t>(out_x0) * 2];
   const int last = c.bounds[static_cast<std::size_t>(out_x0 + out_width - 1) * 2] +
                    c.bounds[static_cast<std::size_t>(out_x0 + out_width - 1) * 2 + 1];
-  std::vector<std::uint8_t> t(static_cast<std::size_t>(last - first) * column);  // source column x at x - first
+  lmms::buffer<std::uint8_t> t(static_cast<std::size_t>(last - first) * column);  // source column x at x - first
   constexpr int block = 32;  // rows per strip: each column gets 96 contiguous bytes per strip (cache-friendly)
   for (int y0 = 0; y0 < rows; y0 += block) {
     const int y1 = std::min(rows, y0 + block);

@@ -65,6 +65,7 @@ struct anyres_layout {
 }  // namespace lmms::processors
 
 #ifdef LMMS_IMPLEMENTATION
+#include <algorithm>
 #include <cmath>
 
 #include "lmms/core/error.hpp"
@@ -101,23 +102,37 @@ std::vector<media::rgb_image> anyres_tiles(const media::rgb_image& image, const 
                                            int tile, media::resample filter) {
   const resolution best = select_best_resolution(image.height, image.width, pinpoints);
   const auto [nh, nw] = patch_output_size(image.height, image.width, best);
-  media::rgb_image resized = (nh == image.height && nw == image.width) ? image : media::resize(image, nw, nh, filter);
-  // centred on a zero canvas of the best resolution (np.pad with divmod: the odd pixel goes last)
+  media::rgb_image scaled;
+  if (nh != image.height || nw != image.width) scaled = media::resize(image, nw, nh, filter);
+  const media::rgb_image& resized = nh != image.height || nw != image.width ? scaled : image;
+  // centred on a zero canvas of the best resolution (np.pad with divmod: the odd pixel goes
+  // last); each crop is cut from that canvas without making it: zeros where it has padding
   const auto [bh, bw] = best;
   const int top = (bh - nh) / 2, left = (bw - nw) / 2;
-  media::rgb_image padded{bw, bh, std::vector<std::uint8_t>(static_cast<std::size_t>(bw) * bh * 3, 0)};
-  for (int y = 0; y < nh; ++y)
-    std::copy_n(&resized.data[static_cast<std::size_t>(y) * nw * 3], static_cast<std::size_t>(nw) * 3,
-                &padded.data[(static_cast<std::size_t>(y + top) * bw + left) * 3]);
   std::vector<media::rgb_image> tiles;
   tiles.push_back((image.height == tile && image.width == tile) ? image : media::resize(image, tile, tile, filter));
   for (int y0 = 0; y0 < bh; y0 += tile)
     for (int x0 = 0; x0 < bw; x0 += tile) {
       const int th = std::min(tile, bh - y0), tw = std::min(tile, bw - x0);
-      media::rgb_image t{tw, th, std::vector<std::uint8_t>(static_cast<std::size_t>(tw) * th * 3)};
-      for (int y = 0; y < th; ++y)
-        std::copy_n(&padded.data[(static_cast<std::size_t>(y0 + y) * bw + x0) * 3], static_cast<std::size_t>(tw) * 3,
-                    &t.data[static_cast<std::size_t>(y) * tw * 3]);
+      media::rgb_image t;
+      t.width = tw;
+      t.height = th;
+      t.data.resize(static_cast<std::size_t>(tw) * th * 3);
+      // the tile's columns [x0, x0 + tw) of the canvas: [from, to) come from the resized image
+      const int from = std::clamp(left - x0, 0, tw), to = std::clamp(left + nw - x0, from, tw);
+      for (int y = 0; y < th; ++y) {
+        std::uint8_t* row = &t.data[static_cast<std::size_t>(y) * tw * 3];
+        const int ry = y0 + y - top;  // the row in the resized image
+        if (ry < 0 || ry >= nh) {
+          std::fill_n(row, static_cast<std::size_t>(tw) * 3, std::uint8_t{0});
+          continue;
+        }
+        std::fill_n(row, static_cast<std::size_t>(from) * 3, std::uint8_t{0});
+        if (to > from)
+          std::copy_n(&resized.data[(static_cast<std::size_t>(ry) * nw + (x0 + from - left)) * 3],
+                      static_cast<std::size_t>(to - from) * 3, row + static_cast<std::size_t>(from) * 3);
+        std::fill_n(row + static_cast<std::size_t>(to) * 3, static_cast<std::size_t>(tw - to) * 3, std::uint8_t{0});
+      }
       tiles.push_back(std::move(t));
     }
   return tiles;
@@ -126,7 +141,9 @@ std::vector<media::rgb_image> anyres_tiles(const media::rgb_image& image, const 
 media::rgb_image pad_to_square(const media::rgb_image& image, std::array<std::uint8_t, 3> fill) {
   if (image.width == image.height) return image;
   const int side = std::max(image.width, image.height);
-  media::rgb_image out{side, side, std::vector<std::uint8_t>(static_cast<std::size_t>(side) * side * 3)};
+  media::rgb_image out;
+  out.width = out.height = side;
+  out.data.resize(static_cast<std::size_t>(side) * side * 3);
   for (std::size_t i = 0; i < out.data.size(); ++i) out.data[i] = fill[i % 3];
   const int top = (side - image.height) / 2, left = (side - image.width) / 2;
   for (int y = 0; y < image.height; ++y)

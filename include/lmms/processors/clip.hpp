@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "lmms/core/buffer.hpp"
 #include "lmms/media/image.hpp"
 #include "lmms/media/resize.hpp"
 
@@ -36,7 +37,7 @@ struct clip_config {
 
 struct pixel_values {
   int channels = 3, height = 0, width = 0;
-  std::vector<float> data;  // (channels, height, width)
+  lmms::buffer<float> data;  // (channels, height, width)
 };
 
 /// transformers' get_resize_output_image_size(size=shortest_edge, default_to_square=False).
@@ -47,6 +48,7 @@ pixel_values clip_preprocess(const media::rgb_image& image, const clip_config& c
 }  // namespace lmms::processors
 
 #ifdef LMMS_IMPLEMENTATION
+#include <algorithm>
 #include <cmath>
 
 #include "lmms/core/error.hpp"
@@ -114,18 +116,26 @@ pixel_values clip_preprocess(const media::rgb_image& input, const clip_config& c
     const int new_h = std::max(ch, img.height), new_w = std::max(cw, img.width);
     const int top_pad = static_cast<int>(std::ceil((new_h - img.height) / 2.0));
     const int left_pad = static_cast<int>(std::ceil((new_w - img.width) / 2.0));
-    const int top = (img.height - ch) / 2 + top_pad, left = (img.width - cw) / 2 + left_pad;
-    media::rgb_image out;
-    out.width = cw;
-    out.height = ch;
-    out.data.assign(static_cast<std::size_t>(cw) * ch * 3, 0);
-    for (int y = 0; y < ch; ++y)
-      for (int x = 0; x < cw; ++x) {
-        const int sy = top + y - top_pad, sx = left + x - left_pad;  // in the unpadded image
-        if (sy < 0 || sx < 0 || sy >= img.height || sx >= img.width) continue;
-        for (int c = 0; c < 3; ++c) out.data[(static_cast<std::size_t>(y) * cw + x) * 3 + c] = img.at(sx, sy, c);
+    // (size - crop) // 2 as Python floors it: an odd negative difference rounds down, not to zero
+    auto floor_half = [](int v) { return v >= 0 ? v / 2 : -((-v + 1) / 2); };
+    const int top = floor_half(img.height - ch) + top_pad, left = floor_half(img.width - cw) + left_pad;
+    if (ch != img.height || cw != img.width) {  // (an image of the crop's size is its own crop)
+      media::rgb_image out;
+      out.width = cw;
+      out.height = ch;
+      out.data.assign(static_cast<std::size_t>(cw) * ch * 3, 0);
+      // output columns [x_from, x_to) come from the image (source column x + left - left_pad)
+      const int x_from = std::clamp(left_pad - left, 0, cw), x_to = std::clamp(left_pad - left + img.width, x_from, cw);
+      for (int y = 0; y < ch && x_to > x_from; ++y) {
+        const int sy = top + y - top_pad;  // in the unpadded image
+        if (sy < 0 || sy >= img.height) continue;
+        std::copy_n(&img.data[(static_cast<std::size_t>(sy) * img.width + (x_from + left - left_pad)) * 3],
+                    static_cast<std::size_t>(x_to - x_from) * 3, &out.data[(static_cast<std::size_t>(y) * cw + x_from) * 3]);
       }
-    cropped = std::move(out);
+      cropped = std::move(out);
+    } else {
+      cropped_already = true;
+    }
   }
   const media::rgb_image& final_image = cfg.do_center_crop && !cropped_already ? cropped : img;
   // each byte's rescaled and normalized float, once per channel (the same arithmetic as per pixel)

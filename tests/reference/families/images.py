@@ -4,6 +4,7 @@ them with each filter, and the pixel_values of transformers' CLIPImageProcessor 
 Writes images/<name>.png and outputs/images.safetensors:
   resize.<name>.<filter>.<w>x<h>   uint8 (h, w, 3) from PIL
   clip.<name>.<shortest>           float32 (3, crop, crop) from CLIPImageProcessorPil
+  clipcrop.<name>                  float32 (3, 40, 33): its center crop alone (do_resize False), zero-padded
   mllama.<name>.<tile>.<max>       float32 (tiles, 3, tile, tile) from MllamaImageProcessorPil, with
   mllama.<name>.<tile>.<max>.ids   int64 (2,): aspect_ratio_id, number of tiles set in aspect_ratio_mask
 and images/jpeg/<name>.jpg (JPEG variants: chroma subsampling 4:2:0 / 4:2:2 / 4:4:4,
@@ -85,6 +86,9 @@ def make(out: pathlib.Path) -> dict:
         for shortest in (56, 224, 336):
             proc = CLIPImageProcessorPil(size={"shortest_edge": shortest}, crop_size={"height": shortest, "width": shortest})
             tensors[f"clip.{name}.{shortest}"] = torch.from_numpy(np.asarray(proc(img)["pixel_values"][0]).copy())
+        # center crop alone (no resize): zero padding where the image is smaller than the crop
+        proc = CLIPImageProcessorPil(do_resize=False, crop_size={"height": 40, "width": 33})
+        tensors[f"clipcrop.{name}"] = torch.from_numpy(np.asarray(proc(img)["pixel_values"][0]).copy())
         # Llama-3.2-Vision's tiling (the real checkpoints: 560 px tiles, at most 4), at small tiles
         for tile, max_tiles in ((56, 4), (112, 6), (28, 1)):
             proc = MllamaImageProcessorPil(size={"height": tile, "width": tile}, max_image_tiles=max_tiles,

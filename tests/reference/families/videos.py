@@ -45,7 +45,14 @@ VIDEOS = {
     "moving.mkv": ("libx264", 64, 48, 20, 6),
     "moving.avi": ("mpeg4", 80, 60, 12, 4),
     "short.mp4": ("libx264", 48, 32, 5, 8),
+    "yuv444.mp4": ("libx264", 64, 48, 6, 3),
+    "yuv422.mp4": ("libx264", 66, 46, 6, 3),
+    "yuv420p10.mp4": ("libx264", 64, 48, 6, 3),
+    "yuv444_odd.webm": ("libvpx-vp9", 71, 51, 6, 3),
 }
+# pixel formats other than 8-bit 4:2:0 (the encoders' own choice elsewhere: yuv420p)
+PIX_FMTS = {"yuv444.mp4": "yuv444p", "yuv422.mp4": "yuv422p", "yuv420p10.mp4": "yuv420p10le",
+            "yuv444_odd.webm": "yuv444p"}
 
 
 def draw(k: int, n: int, w: int, h: int) -> np.ndarray:
@@ -61,7 +68,7 @@ def encode(path: pathlib.Path, codec: str, w: int, h: int, n: int) -> None:
     import av
     container = av.open(str(path), "w")
     stream = container.add_stream(codec, rate=10)
-    stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+    stream.width, stream.height, stream.pix_fmt = w, h, PIX_FMTS.get(path.name, "yuv420p")
     if path.name in TAGS:
         stream.codec_context.colorspace, stream.codec_context.color_range = TAGS[path.name]
     for k in range(n):

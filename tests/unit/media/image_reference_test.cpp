@@ -19,7 +19,7 @@ using namespace lmms;
 CATCH_TEST_CASE("PIL-exact resize and CLIP pixel values", "[media][reference]") {
   auto ref_dir = lmms::test::reference_dir();
   auto ref = io::safetensors_file::open(ref_dir / "outputs" / "images.safetensors");
-  std::size_t resizes = 0, resize_mismatch = 0, clips = 0;
+  std::size_t resizes = 0, resize_mismatch = 0, clips = 0, crops = 0;
   int worst_level = 0;
   double worst_pixel_value = 0;
   std::string first_failure;
@@ -45,9 +45,16 @@ CATCH_TEST_CASE("PIL-exact resize and CLIP pixel values", "[media][reference]") 
       if (level > 0) first_failure += t.name + "(" + std::to_string(level) + ") ";
       resize_mismatch += level > 0;
       worst_level = std::max(worst_level, level);
-    } else if (kind == "clip") {
+    } else if (kind == "clip" || kind == "clipcrop") {
       processors::clip_config cfg;
-      cfg.shortest_edge = cfg.crop_height = cfg.crop_width = std::stoi(rest);
+      if (kind == "clip") {
+        cfg.shortest_edge = cfg.crop_height = cfg.crop_width = std::stoi(rest);
+      } else {  // the center crop alone, zero-padded where the image is smaller
+        cfg.do_resize = false;
+        cfg.crop_height = 40;
+        cfg.crop_width = 33;
+        ++crops;
+      }
       auto pv = processors::clip_preprocess(img, cfg);
       CATCH_REQUIRE(t.bytes.size() == pv.data.size() * sizeof(float));
       std::vector<float> want(pv.data.size());
@@ -56,11 +63,12 @@ CATCH_TEST_CASE("PIL-exact resize and CLIP pixel values", "[media][reference]") 
       ++clips;
     }
   }
-  std::printf("%zu PIL resizes: %zu differ (worst %d levels; first %s); %zu CLIP pixel_values: max abs diff %.3g\n", resizes,
-              resize_mismatch, worst_level, first_failure.c_str(), clips, worst_pixel_value);
+  std::printf("%zu PIL resizes: %zu differ (worst %d levels; first %s); %zu CLIP pixel_values (%zu crops alone): max abs "
+              "diff %.3g\n", resizes, resize_mismatch, worst_level, first_failure.c_str(), clips, crops, worst_pixel_value);
   CATCH_CHECK(resizes >= 100);
   CATCH_CHECK(resize_mismatch == 0);
   CATCH_CHECK(clips >= 27);
+  CATCH_CHECK(crops >= 9);
   CATCH_CHECK(worst_pixel_value <= 1e-6);
 }
 
