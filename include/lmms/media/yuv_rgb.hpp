@@ -12,7 +12,14 @@
 //   - odd width: swscale forces full horizontal chroma; the whole path (horizontal chroma
 //     filter to 15 bits, vertical 2-tap, the "full" yuv -> rgb arithmetic) is computed here.
 // Both were checked against PyAV on random planes of many sizes, four colour matrices and both
-// ranges (tests/reference/families/videos.py, tests/unit/media/yuv_rgb_test.cpp).
+// ranges (tests/reference/families/videos.py, tests/unit/media/video_reference_test.cpp).
+//
+// Frames of more than 8 bits (10-bit H.264 / HEVC / VP9: HDR phone clips) always take the
+// general scaler, which also uses the frame's chroma siting (H.264 / HEVC decode as "left":
+// chroma filtered across by a quarter sample), as FFmpeg 8 takes it from the frame; lmms
+// passes it to FFmpeg 5.1. 4:2:0 ones differ in the chroma rows again: for even widths lmms
+// computes FFmpeg 8's 8-bit chroma and has FFmpeg 5.1 convert a 16-bit 4:2:2 frame carrying
+// it; odd widths (full horizontal chroma) are computed here as for 8-bit frames.
 //
 // The frame's colour matrix (BT.601 / 709 / 2020...) and range (limited / full) are used as
 // FFmpeg 8 uses them; untagged frames are BT.601 limited range, as in every FFmpeg.
@@ -36,6 +43,7 @@ rgb_image frame_to_rgb(const AVFrame* frame, SwsContext*& sws, const std::filesy
 #ifdef LMMS_IMPLEMENTATION
 extern "C" {
 #include <libavutil/frame.h>
+#include <libavutil/opt.h>
 #include <libavutil/pixdesc.h>
 #include <libswscale/swscale.h>
 }
@@ -63,10 +71,12 @@ struct swscale_filter {
   std::vector<std::int64_t> weight;  // pos.size() * size
 };
 
-swscale_filter swscale_bilinear(int src, int dst, int one, int align) {
+// src_pos / dst_pos: the chroma sample positions in swscale's local units (get_local_pos; 128:
+// centred, the default).
+swscale_filter swscale_bilinear(int src, int dst, int one, int align, int src_pos = 128, int dst_pos = 128) {
   swscale_filter f;
   const std::int64_t inc = ((static_cast<std::int64_t>(src) << 16) + (dst >> 1)) / dst;
-  if (std::llabs(inc - 0x10000) < 10) {  // same size: identity
+  if (std::llabs(inc - 0x10000) < 10 && src_pos == dst_pos) {  // same size and siting: identity
     for (int i = 0; i < dst; ++i) f.pos.push_back(i), f.weight.push_back(one);
     return f;
   }
@@ -75,7 +85,7 @@ swscale_filter swscale_bilinear(int src, int dst, int one, int align) {
   const std::int64_t fone = std::int64_t{1} << 54;  // src / dst == 0: no down-scaling here
   std::vector<int> pos(dst);
   std::vector<std::int64_t> taps(static_cast<std::size_t>(dst) * size);
-  std::int64_t centre = ((128 * inc) >> 7) - ((128 * std::int64_t{0x10000}) >> 7);  // in 1/2^17 input samples
+  std::int64_t centre = ((dst_pos * inc) >> 7) - ((src_pos * std::int64_t{0x10000}) >> 7);  // in 1/2^17 input samples
   for (int i = 0; i < dst; ++i) {
     int xx = static_cast<int>((centre - (size - 2) * (std::int64_t{1} << 16)) / (1 << 17));  // C truncation
     pos[i] = xx;
@@ -187,24 +197,39 @@ std::vector<std::uint8_t> plane_rows(const AVFrame* f, int p, int w, int h) {
   return out;
 }
 
-// 4:2:0, odd width and odd height: FFmpeg 8's general scaler with full horizontal chroma
-rgb_image odd_size_420_to_rgb(const AVFrame* f) {
+// The frame's chroma siting and swscale's local positions (defined below)
+std::pair<int, int> chroma_positions(const AVFrame* f, const AVPixFmtDescriptor* d);
+int local_position(int sub, int pos);
+
+// 4:2:0 through FFmpeg 8's general scaler with full horizontal chroma (what it does for odd
+// widths): 8-bit frames of odd width and height, 9-16 bit frames of odd width. Planes read to 15 bits (hScale8To15 /
+// hScale16To15), chroma widened to w samples with the frame's siting, two chroma rows
+// interpolated with 12-bit weights, the "full" integer yuv -> rgb (yuv2rgb_full_2).
+rgb_image full_chroma_420_to_rgb(const AVFrame* f, const AVPixFmtDescriptor* d) {
   const int w = f->width, h = f->height, cw = (w + 1) / 2, ch = (h + 1) / 2;
-  const swscale_filter across = swscale_bilinear(cw, w, 1 << 14, 4), down = swscale_bilinear(ch, h, 1 << 12, 2);
+  const int depth = d->comp[0].depth, shift = depth > 8 ? depth - 1 : 7;
+  const auto [h_pos, v_pos] = chroma_positions(f, d);
+  const swscale_filter across = swscale_bilinear(cw, w, 1 << 14, 4, local_position(1, h_pos), local_position(0, -513));
+  const swscale_filter down = swscale_bilinear(ch, h, 1 << 12, 2, local_position(1, v_pos), local_position(0, -513));
   const full_chroma_coefficients k = coefficients_for(f);
-  // chroma rows widened to w samples of 15 bits (hScale8To15)
+  auto sample = [f, depth](int p, int x, int y) -> std::int64_t {
+    const std::uint8_t* row = f->data[p] + static_cast<std::ptrdiff_t>(y) * f->linesize[p];
+    if (depth == 8) return row[x];
+    std::uint16_t v = 0;
+    std::memcpy(&v, row + 2 * x, 2);
+    return v;
+  };
+  // chroma rows widened to w samples of 15 bits
   std::vector<std::int32_t> wide[2];
   for (int c = 0; c < 2; ++c) {
-    const std::vector<std::uint8_t> plane = plane_rows(f, c + 1, cw, ch);
     wide[c].resize(static_cast<std::size_t>(w) * ch);
     for (int y = 0; y < ch; ++y)
       for (int x = 0; x < w; ++x) {
-        const std::uint8_t* s = &plane[static_cast<std::size_t>(y) * cw + across.pos[x]];
         const std::int64_t* wt = &across.weight[static_cast<std::size_t>(x) * across.size];
         std::int64_t acc = 0;
         for (int j = 0; j < across.size; ++j)
-          if (wt[j]) acc += s[j] * wt[j];
-        wide[c][static_cast<std::size_t>(y) * w + x] = static_cast<std::int32_t>(std::min<std::int64_t>(acc >> 7, (1 << 15) - 1));
+          if (wt[j]) acc += sample(c + 1, across.pos[x] + j, y) * wt[j];
+        wide[c][static_cast<std::size_t>(y) * w + x] = static_cast<std::int32_t>(std::min<std::int64_t>(acc >> shift, (1 << 15) - 1));
       }
   }
   rgb_image out;
@@ -216,7 +241,6 @@ rgb_image odd_size_420_to_rgb(const AVFrame* f) {
     return static_cast<std::uint8_t>(std::clamp<std::int32_t>(wrapped, 0, (1 << 30) - 1) >> 22);
   };
   for (int y = 0; y < h; ++y) {
-    const std::uint8_t* luma = f->data[0] + static_cast<std::ptrdiff_t>(y) * f->linesize[0];
     const std::int64_t* wt = &down.weight[static_cast<std::size_t>(y) * down.size];
     std::uint8_t* o = &out.data[static_cast<std::size_t>(y) * w * 3];
     for (int x = 0; x < w; ++x) {
@@ -226,7 +250,8 @@ rgb_image odd_size_420_to_rgb(const AVFrame* f) {
         if (wt[j]) u += wide[0][at] * wt[j], v += wide[1][at] * wt[j];
       }
       u >>= 10, v >>= 10;
-      const std::int64_t Y = (std::int64_t{luma[x]} * 512 - k.y_offset) * k.y_coeff + (1 << 21);
+      const std::int64_t luma15 = std::min<std::int64_t>((sample(0, x, y) << 14) >> (depth > 8 ? shift : 7), (1 << 15) - 1);
+      const std::int64_t Y = (luma15 * 4 - k.y_offset) * k.y_coeff + (1 << 21);
       o[3 * x + 0] = clip30(Y + v * k.v2r);
       o[3 * x + 1] = clip30(Y + v * k.v2g + u * k.u2g);
       o[3 * x + 2] = clip30(Y + u * k.u2b);
@@ -257,6 +282,108 @@ void interpolate_chroma_rows(const AVFrame* f, int stride, std::vector<std::uint
   }
 }
 
+// A bilinear rgb24 context for these source settings: `sws` when it has them, else a new one
+// (the old one freed). Chroma positions go through AVOptions (sws_getCachedContext takes none).
+SwsContext* cached_context(SwsContext* sws, int w, int h, AVPixelFormat format, int h_pos, int v_pos) {
+  if (sws) {
+    std::int64_t v[5] = {0, 0, 0, 0, 0};
+    const char* names[5] = {"srcw", "srch", "src_format", "src_h_chr_pos", "src_v_chr_pos"};
+    for (int i = 0; i < 5; ++i) av_opt_get_int(sws, names[i], 0, &v[i]);
+    if (v[0] == w && v[1] == h && v[2] == format && v[3] == h_pos && v[4] == v_pos) return sws;
+    sws_freeContext(sws);
+  }
+  sws = sws_alloc_context();
+  if (!sws) return nullptr;
+  av_opt_set_int(sws, "srcw", w, 0);
+  av_opt_set_int(sws, "srch", h, 0);
+  av_opt_set_int(sws, "src_format", format, 0);
+  av_opt_set_int(sws, "dstw", w, 0);
+  av_opt_set_int(sws, "dsth", h, 0);
+  av_opt_set_int(sws, "dst_format", AV_PIX_FMT_RGB24, 0);
+  av_opt_set_int(sws, "sws_flags", SWS_BILINEAR, 0);
+  av_opt_set_int(sws, "src_h_chr_pos", h_pos, 0);
+  av_opt_set_int(sws, "src_v_chr_pos", v_pos, 0);
+  if (sws_init_context(sws, nullptr, nullptr) < 0) {
+    sws_freeContext(sws);
+    return nullptr;
+  }
+  return sws;
+}
+
+// The frame's chroma siting as FFmpeg 8's swscale graph takes it (get_chroma_pos): unspecified
+// is centred; horizontal and vertical positions in 1/256 of a chroma sample distance, for a
+// subsampled direction (-513, swscale's "default", otherwise).
+std::pair<int, int> chroma_positions(const AVFrame* f, const AVPixFmtDescriptor* d) {
+  int x = 128, y = 128;  // centre (AVCHROMA_LOC_CENTER, and unspecified)
+  switch (f->chroma_location) {
+    case AVCHROMA_LOC_LEFT: x = 0, y = 128; break;
+    case AVCHROMA_LOC_TOPLEFT: x = 0, y = 0; break;
+    case AVCHROMA_LOC_TOP: x = 128, y = 0; break;
+    case AVCHROMA_LOC_BOTTOMLEFT: x = 0, y = 256; break;
+    case AVCHROMA_LOC_BOTTOM: x = 128, y = 256; break;
+    default: break;
+  }
+  x *= (1 << d->log2_chroma_w) - 1;
+  y *= (1 << d->log2_chroma_h) - 1;
+  return {d->log2_chroma_w ? x : -513, d->log2_chroma_h ? y : -513};
+}
+
+// swscale's get_local_pos: a position for a plane subsampled by 2^sub, in that plane's units
+int local_position(int sub, int pos) {
+  if (pos == -1 || pos <= -513) pos = (128 << sub) - 128;
+  return (pos + 128) >> sub;
+}
+
+// 4:2:0 of 9 to 16 bits, even width, as FFmpeg 8 converts it: its general scaler reads the
+// planes to 15 bits (hScale16To15), filters chroma across with the frame's siting, and makes
+// each output row's 8-bit chroma from the two nearest chroma rows with 12-bit weights,
+// (c0 * w0 + c1 * w1 + 2^18) >> 19 (FFmpeg 5.1 takes the nearer row or the plain average).
+// Here those 8-bit chroma values are computed, and written into a 16-bit 4:2:2 frame as
+// value << 8 (luma scaled up to 16 bits), which FFmpeg 5.1 converts with no filtering (centred
+// siting, no vertical filter) and the same output stage: the same bytes as FFmpeg 8.
+// Planes: tightly packed, little-endian.
+void high_depth_420_to_422(const AVFrame* f, const AVPixFmtDescriptor* d, std::vector<std::uint8_t> planes[3]) {
+  const int w = f->width, h = f->height, cw = w / 2, ch = (h + 1) / 2, depth = d->comp[0].depth;
+  const int shift = depth - 1;  // hScale16To15: (sample * 14-bit filter) >> shift is 15 bits
+  auto sample = [f](int p, int x, int y) -> std::int64_t {
+    std::uint16_t v = 0;
+    std::memcpy(&v, f->data[p] + static_cast<std::ptrdiff_t>(y) * f->linesize[p] + 2 * x, 2);
+    return v;
+  };
+  auto put = [](std::vector<std::uint8_t>& plane, std::size_t at, std::int64_t v) {
+    const auto u = static_cast<std::uint16_t>(std::clamp<std::int64_t>(v, 0, 65535));
+    std::memcpy(&plane[at * 2], &u, 2);
+  };
+  planes[0].assign(static_cast<std::size_t>(w) * h * 2, 0);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) put(planes[0], static_cast<std::size_t>(y) * w + x, sample(0, x, y) << (16 - depth));
+  const auto [h_pos, v_pos] = chroma_positions(f, d);
+  const swscale_filter across = swscale_bilinear(cw, cw, 1 << 14, 4, local_position(1, h_pos), local_position(1, -513));
+  const swscale_filter down = swscale_bilinear(ch, h, 1 << 12, 2, local_position(1, v_pos), local_position(0, -513));
+  std::vector<std::int64_t> rows(static_cast<std::size_t>(cw) * ch);  // chroma at 15 bits, filtered across
+  for (int c = 0; c < 2; ++c) {
+    for (int y = 0; y < ch; ++y)
+      for (int x = 0; x < cw; ++x) {
+        std::int64_t v = 0;
+        for (int j = 0; j < across.size; ++j)
+          if (const std::int64_t wt = across.weight[static_cast<std::size_t>(x) * across.size + j])
+            v += sample(c + 1, across.pos[x] + j, y) * wt;
+        rows[static_cast<std::size_t>(y) * cw + x] = std::min<std::int64_t>(v >> shift, (1 << 15) - 1);
+      }
+    planes[c + 1].assign(static_cast<std::size_t>(cw) * h * 2, 0);
+    for (int y = 0; y < h; ++y) {
+      const std::int64_t* wt = &down.weight[static_cast<std::size_t>(y) * down.size];
+      for (int x = 0; x < cw; ++x) {
+        std::int64_t acc = 1 << 18;
+        for (int j = 0; j < down.size; ++j)
+          if (wt[j]) acc += rows[static_cast<std::size_t>(down.pos[y] + j) * cw + x] * wt[j];
+        const std::int64_t value = acc >> 19;  // 0..256; FFmpeg 5.1 reads 65535 as 32767 / 128 -> 256 too
+        put(planes[c + 1], static_cast<std::size_t>(y) * cw + x, value >= 256 ? 65535 : value << 8);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 // Planes are copied into a width padded to 32 (edge replicated): FFmpeg 5.1's SIMD yuv420p
@@ -268,20 +395,29 @@ rgb_image frame_to_rgb(const AVFrame* f, SwsContext*& sws, const std::filesystem
   const AVPixFmtDescriptor* d = av_pix_fmt_desc_get(format);
   if (!d) fail("video ", file.string(), ": unknown pixel format ", f->format);
   const bool is_420 = format == AV_PIX_FMT_YUV420P || format == AV_PIX_FMT_YUVJ420P;
-  if (is_420 && (h & 1) && (w & 1)) return odd_size_420_to_rgb(f);
+  const bool planar_yuv = (d->flags & AV_PIX_FMT_FLAG_PLANAR) && !(d->flags & AV_PIX_FMT_FLAG_RGB) && d->nb_components >= 3;
+  const bool planar_8bit = planar_yuv && d->comp[0].depth == 8;
+  // 9-16 bit 4:2:0, little-endian (the formats decoders give)
+  const bool high_depth_420 = planar_yuv && d->comp[0].depth > 8 && d->log2_chroma_w == 1 && d->log2_chroma_h == 1 &&
+                              !(d->flags & AV_PIX_FMT_FLAG_BE);
+  // odd widths: swscale forces full horizontal chroma; computed here (8-bit: odd heights only)
+  if ((is_420 && (h & 1) && (w & 1)) || (high_depth_420 && (w & 1))) return full_chroma_420_to_rgb(f, d);
   const int planes = av_pix_fmt_count_planes(format);
   std::vector<std::uint8_t> copy[4];
   const std::uint8_t* src[4] = {nullptr, nullptr, nullptr, nullptr};
   int src_stride[4] = {0, 0, 0, 0};
-  const bool planar_8bit = (d->flags & AV_PIX_FMT_FLAG_PLANAR) && d->comp[0].depth == 8 && !(d->flags & AV_PIX_FMT_FLAG_RGB);
   const bool rows_interpolated = is_420 && (h & 1);
-  if (rows_interpolated) {
+  if (high_depth_420) {
+    high_depth_420_to_422(f, d, copy);
+    format = AV_PIX_FMT_YUV422P16LE;
+    for (int p = 0; p < 3; ++p) src[p] = copy[p].data(), src_stride[p] = p ? (w + 1) / 2 * 2 : w * 2;
+  } else if (rows_interpolated) {
     interpolate_chroma_rows(f, padded / 2, copy[1], copy[2]);
     format = AV_PIX_FMT_YUV422P;
     src[1] = copy[1].data(), src[2] = copy[2].data();
     src_stride[1] = src_stride[2] = padded / 2;
   }
-  for (int p = 0; p < planes; ++p) {
+  for (int p = 0; p < planes && !high_depth_420; ++p) {
     if (!planar_8bit) {  // packed or high-bit-depth formats: as they are
       src[p] = f->data[p];
       src_stride[p] = f->linesize[p];
@@ -305,7 +441,11 @@ rgb_image frame_to_rgb(const AVFrame* f, SwsContext*& sws, const std::filesystem
   if (format == AV_PIX_FMT_YUVJ420P) format = AV_PIX_FMT_YUV420P;
   if (format == AV_PIX_FMT_YUVJ422P) format = AV_PIX_FMT_YUV422P;
   if (format == AV_PIX_FMT_YUVJ444P) format = AV_PIX_FMT_YUV444P;
-  sws = sws_getCachedContext(sws, cw, h, format, cw, h, AV_PIX_FMT_RGB24, SWS_BILINEAR, nullptr, nullptr, nullptr);
+  // the frame's chroma siting, as FFmpeg 8 passes it to its scaler (8-bit frames and the ones
+  // prepared above go through converters that do not filter chroma: siting does not apply)
+  auto [h_pos, v_pos] = chroma_positions(f, d);
+  if (planar_8bit || high_depth_420) h_pos = v_pos = -513;  // (high_depth_420: filtered above)
+  sws = cached_context(sws, cw, h, format, h_pos, v_pos);
   if (!sws) fail("video ", file.string(), ": cannot convert pixel format ", d->name, " to RGB");
   // the frame's colour matrix and range, as FFmpeg 8 takes them from the frame; the rgb side
   // as swscale set it up

@@ -34,6 +34,7 @@ TAGS = {"bt709.mp4": (1, 1), "bt709_full.mp4": (1, 2)}
 PLANE_SIZES = [(64, 21), (100, 75), (71, 51), (33, 17), (255, 33), (71, 50), (70, 50), (64, 48), (3, 3), (2, 1),
                (1, 1), (5, 1), (1, 5), (2, 3), (16, 3), (47, 2), (1, 64), (130, 31), (31, 130)]
 PLANE_TAGS = [(2, 0), (1, 1), (1, 2), (9, 1), (5, 2), (6, 1)]
+PLANE10_SIZES = [(64, 48), (71, 51), (64, 45), (65, 48), (1, 1), (3, 5), (2, 1), (130, 31)]
 VIDEOS = {
     "moving.mp4": ("libx264", 70, 50, 23, 8),
     "moving.webm": ("libvpx-vp9", 72, 50, 17, 8),
@@ -48,10 +49,13 @@ VIDEOS = {
     "yuv444.mp4": ("libx264", 64, 48, 6, 3),
     "yuv422.mp4": ("libx264", 66, 46, 6, 3),
     "yuv420p10.mp4": ("libx264", 64, 48, 6, 3),
+    "yuv422p10.mp4": ("libx264", 66, 46, 6, 3),
+    "yuv444p10.mp4": ("libx264", 64, 48, 6, 3),
     "yuv444_odd.webm": ("libvpx-vp9", 71, 51, 6, 3),
 }
 # pixel formats other than 8-bit 4:2:0 (the encoders' own choice elsewhere: yuv420p)
 PIX_FMTS = {"yuv444.mp4": "yuv444p", "yuv422.mp4": "yuv422p", "yuv420p10.mp4": "yuv420p10le",
+            "yuv422p10.mp4": "yuv422p10le", "yuv444p10.mp4": "yuv444p10le",
             "yuv444_odd.webm": "yuv444p"}
 
 
@@ -100,13 +104,14 @@ def sample(path: pathlib.Path, num_frames: int) -> tuple[np.ndarray, np.ndarray,
     return np.stack([frames[i] for i in indices]), indices, total
 
 
-def yuv420p_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray, colorspace: int, color_range: int) -> np.ndarray:
-    """PyAV's rgb24 of a yuv420p frame with these planes and colour tags."""
+def yuv420p_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray, colorspace: int, color_range: int,
+                   fmt: str = "yuv420p") -> np.ndarray:
+    """PyAV's rgb24 of a yuv420p (or yuv420p10le: uint16 planes) frame with these planes and colour tags."""
     import av
     h, w = y.shape
-    frame = av.VideoFrame(w, h, "yuv420p")
+    frame = av.VideoFrame(w, h, fmt)
     for plane, arr in zip(frame.planes, (y, u, v)):
-        rows = np.zeros((arr.shape[0], plane.line_size), np.uint8)
+        rows = np.zeros((arr.shape[0], plane.line_size // arr.itemsize), arr.dtype)
         rows[:, :arr.shape[1]] = arr
         plane.update(rows.tobytes()[: plane.buffer_size])
     frame.colorspace, frame.color_range = colorspace, color_range
@@ -134,6 +139,18 @@ def make(out: pathlib.Path) -> dict:
             v = rng.integers(0, 256, ((h + 1) // 2, (w + 1) // 2), dtype=np.uint8)
             rgb = yuv420p_to_rgb(y, u, v, colorspace, color_range)
             for key, arr in (("y", y), ("u", u), ("v", v), ("rgb", rgb)):
+                tensors[f"{name}.{key}"] = torch.from_numpy(np.ascontiguousarray(arr))
+            tensors[f"{name}.info"] = torch.tensor([w, h, colorspace, color_range], dtype=torch.int64)
+    # 10-bit 4:2:0 planes (values 0-1023): the high-bit-depth path at odd and even sizes
+    for k, (w, h) in enumerate(PLANE10_SIZES):
+        for t, (colorspace, color_range) in enumerate(PLANE_TAGS if (w, h) == (71, 51)
+                                                    else [PLANE_TAGS[k % len(PLANE_TAGS)]]):
+            name = f"planes10.{k}.{t}"
+            y = rng.integers(0, 1024, (h, w)).astype(np.uint16)
+            u = rng.integers(0, 1024, ((h + 1) // 2, (w + 1) // 2)).astype(np.uint16)
+            v = rng.integers(0, 1024, ((h + 1) // 2, (w + 1) // 2)).astype(np.uint16)
+            rgb = yuv420p_to_rgb(y, u, v, colorspace, color_range, "yuv420p10le")
+            for key, arr in (("y", y.astype(np.int16)), ("u", u.astype(np.int16)), ("v", v.astype(np.int16)), ("rgb", rgb)):
                 tensors[f"{name}.{key}"] = torch.from_numpy(np.ascontiguousarray(arr))
             tensors[f"{name}.info"] = torch.tensor([w, h, colorspace, color_range], dtype=torch.int64)
     # bad inputs

@@ -2,8 +2,9 @@
 // frames lmms-finetune's loader samples (numpy arange over the container's frame count, or the
 // packet count where the container has none), decoded to rgb24 byte for byte as PyAV does, for
 // mp4 / H.264, webm / VP9, mkv / H.264, avi / MPEG-4 and a video shorter than the frames asked
-// for, VP9 videos of odd sizes, H.264 tagged BT.709 in limited and full range, H.264 in 4:4:4,
-// 4:2:2 and 10-bit 4:2:0 (close, not identical: a known difference), VP9 4:4:4 of an odd size; the yuv -> rgb
+// for, VP9 videos of odd sizes, H.264 tagged BT.709 in limited and full range, H.264 in 4:4:4
+// and 4:2:2 of 8 and 10 bits and 10-bit 4:2:0 (chroma sited left, as H.264 decodes), VP9 4:4:4
+// of an odd size; the yuv -> rgb
 // converter alone on random planes of many sizes and colour tags; and bad files named in their
 // messages.
 #include <algorithm>
@@ -81,31 +82,23 @@ CATCH_TEST_CASE("video frames sampled and decoded as PyAV does", "[media][video]
   auto ref = io::safetensors_file::open(lmms::test::reference_dir() / "outputs" / "videos.safetensors");
   for (const char* name : {"moving.mp4", "moving.webm", "moving.mkv", "moving.avi", "short.mp4", "odd.webm",
                            "odd_rows.webm", "odd_cols.webm", "bt709.mp4", "bt709_full.mp4", "yuv444.mp4", "yuv422.mp4",
-                           "yuv444_odd.webm"}) {
+                           "yuv444_odd.webm", "yuv420p10.mp4", "yuv422p10.mp4", "yuv444p10.mp4"}) {
     CATCH_INFO("video " << name);
     CATCH_CHECK(compare_with_pyav(ref, name).differing == 0);
   }
 }
 
-// 10-bit video (HDR phone clips): FFmpeg 8's swscale (PyAV 18) and Debian's 5.1 take different
-// paths from 10-bit 4:2:0 to rgb24, and lmms does not reproduce FFmpeg 8's yet. The frames
-// sampled are the same; the pixels differ by ~1.5 levels on average (up to ~70 at sharp colour
-// edges of this synthetic clip). This checks they stay that close, and prints the figures.
-CATCH_TEST_CASE("10-bit video: the same frames as PyAV, pixels close (a known difference)", "[media][video][reference]") {
-  auto ref = io::safetensors_file::open(lmms::test::reference_dir() / "outputs" / "videos.safetensors");
-  const frame_difference d = compare_with_pyav(ref, "yuv420p10.mp4");
-  CATCH_CHECK(d.mean < 2.5);
-  CATCH_CHECK(d.worst <= 96);
-}
 
-CATCH_TEST_CASE("yuv420p planes of any size and colour tags convert to PyAV's rgb24", "[media][video][reference]") {
-  auto ref = io::safetensors_file::open(lmms::test::reference_dir() / "outputs" / "videos.safetensors");
+namespace {
+// Converts every reference plane case named prefix.K.T (planes of `format`, samples of
+// `bytes` bytes) and checks each against PyAV's rgb24; returns how many there were.
+int check_plane_cases(const io::safetensors_file& ref, const std::string& prefix, AVPixelFormat format, std::size_t bytes) {
   SwsContext* sws = nullptr;
   int cases = 0;
   for (int k = 0;; ++k) {
     bool any = false;
     for (int t = 0;; ++t) {
-      const std::string name = "planes." + std::to_string(k) + "." + std::to_string(t);
+      const std::string name = prefix + "." + std::to_string(k) + "." + std::to_string(t);
       const auto* info = ref.find(name + ".info");
       if (!info) break;
       any = true;
@@ -114,7 +107,7 @@ CATCH_TEST_CASE("yuv420p planes of any size and colour tags convert to PyAV's rg
       AVFrame* frame = av_frame_alloc();
       frame->width = w;
       frame->height = h;
-      frame->format = AV_PIX_FMT_YUV420P;
+      frame->format = format;
       frame->colorspace = static_cast<AVColorSpace>(int64_at(*info, 2));
       frame->color_range = static_cast<AVColorRange>(int64_at(*info, 3));
       CATCH_REQUIRE(av_frame_get_buffer(frame, 0) == 0);
@@ -122,9 +115,10 @@ CATCH_TEST_CASE("yuv420p planes of any size and colour tags convert to PyAV's rg
       for (int p = 0; p < 3; ++p) {
         const auto* plane = ref.find(name + keys[p]);
         CATCH_REQUIRE(plane);
-        const auto rows = static_cast<std::size_t>(plane->shape[0]), cols = static_cast<std::size_t>(plane->shape[1]);
+        const auto rows = static_cast<std::size_t>(plane->shape[0]), row_bytes = static_cast<std::size_t>(plane->shape[1]) * bytes;
         for (std::size_t y = 0; y < rows; ++y)
-          std::memcpy(frame->data[p] + y * static_cast<std::size_t>(frame->linesize[p]), plane->bytes.data() + y * cols, cols);
+          std::memcpy(frame->data[p] + y * static_cast<std::size_t>(frame->linesize[p]), plane->bytes.data() + y * row_bytes,
+                      row_bytes);
       }
       const auto rgb = media::frame_to_rgb(frame, sws, name);
       av_frame_free(&frame);
@@ -132,15 +126,33 @@ CATCH_TEST_CASE("yuv420p planes of any size and colour tags convert to PyAV's rg
       CATCH_REQUIRE(want);
       CATCH_REQUIRE(rgb.data.size() == want->bytes.size());
       std::size_t differing = 0;
-      for (std::size_t i = 0; i < rgb.data.size(); ++i)
-        differing += rgb.data[i] != static_cast<std::uint8_t>(want->bytes[i]);
+      int worst = 0;
+      for (std::size_t i = 0; i < rgb.data.size(); ++i) {
+        const int diff = std::abs(int(rgb.data[i]) - int(static_cast<std::uint8_t>(want->bytes[i])));
+        differing += diff != 0;
+        worst = std::max(worst, diff);
+      }
+      if (differing) std::printf("%s (%dx%d): %zu bytes differ from PyAV, max %d levels\n", name.c_str(), w, h, differing, worst);
       CATCH_CHECK(differing == 0);
       ++cases;
     }
     if (!any) break;
   }
   sws_freeContext(sws);
-  CATCH_CHECK(cases == 34);  // 19 sizes; three of them under all six tags (tests/reference/families/videos.py)
+  return cases;
+}
+}  // namespace
+
+CATCH_TEST_CASE("yuv420p planes of any size and colour tags convert to PyAV's rgb24", "[media][video][reference]") {
+  auto ref = io::safetensors_file::open(lmms::test::reference_dir() / "outputs" / "videos.safetensors");
+  // 19 sizes; three of them under all six tags (tests/reference/families/videos.py)
+  CATCH_CHECK(check_plane_cases(ref, "planes", AV_PIX_FMT_YUV420P, 1) == 34);
+}
+
+CATCH_TEST_CASE("10-bit yuv420p planes of any size and colour tags convert to PyAV's rgb24", "[media][video][reference]") {
+  auto ref = io::safetensors_file::open(lmms::test::reference_dir() / "outputs" / "videos.safetensors");
+  // 8 sizes (odd and even, 1x1 to 130x31); 71x51 under all six tags
+  CATCH_CHECK(check_plane_cases(ref, "planes10", AV_PIX_FMT_YUV420P10LE, 2) == 13);
 }
 
 CATCH_TEST_CASE("frame sampling follows numpy's arange over the frame count", "[media][video]") {
