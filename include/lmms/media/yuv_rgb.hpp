@@ -2,24 +2,23 @@
 // frame.to_ndarray("rgb24") (FFmpeg 8's swscale, SWS_BILINEAR, same size), with the FFmpeg 5.1
 // libswscale Debian 12 ships.
 //
-// The two FFmpeg versions agree on 4:2:0 frames of even height (the unscaled yuv -> rgb
-// converter) and disagree on odd heights, where both take the general scaler: FFmpeg 5.1 gives
-// each output row the nearer chroma row or the plain average of two, FFmpeg 8 interpolates the
-// two chroma rows with swscale's bilinear weights. lmms reproduces FFmpeg 8 there:
-//   - even width: the chroma rows are interpolated here as FFmpeg 8 does (12-bit weights from
-//     swscale's initFilter, rounded), then FFmpeg 5.1 converts the resulting 4:2:2 frame,
-//     whose chroma needs no vertical filtering (same tables, same code as FFmpeg 8's);
+// The two FFmpeg versions agree on 8-bit 4:2:0 frames of even height (the unscaled yuv -> rgb
+// converter) and on 4:2:2 / 4:4:4 frames, and disagree on the 4:2:0 frames both send through the
+// general scaler (8-bit of odd height, and all of 9-16 bits: 10-bit HEVC / H.264 phone clips):
+// FFmpeg 5.1 gives each output row the nearer chroma row or the plain average of two, FFmpeg 8
+// interpolates the two with swscale's bilinear weights. lmms reproduces FFmpeg 8 there:
+//   - even width: FFmpeg 8's 8-bit chroma per output row is computed here (planes read to 15
+//     bits, chroma filtered across with the frame's siting, 12-bit row weights from a port of
+//     swscale's initFilter, rounded as FFmpeg 8), and carried in a 16-bit 4:2:2 frame that
+//     FFmpeg 5.1 converts without filtering, with the same output stage;
 //   - odd width: swscale forces full horizontal chroma; the whole path (horizontal chroma
 //     filter to 15 bits, vertical 2-tap, the "full" yuv -> rgb arithmetic) is computed here.
-// Both were checked against PyAV on random planes of many sizes, four colour matrices and both
-// ranges (tests/reference/families/videos.py, tests/unit/media/video_reference_test.cpp).
-//
-// Frames of more than 8 bits (10-bit H.264 / HEVC / VP9: HDR phone clips) always take the
-// general scaler, which also uses the frame's chroma siting (H.264 / HEVC decode as "left":
-// chroma filtered across by a quarter sample), as FFmpeg 8 takes it from the frame; lmms
-// passes it to FFmpeg 5.1. 4:2:0 ones differ in the chroma rows again: for even widths lmms
-// computes FFmpeg 8's 8-bit chroma and has FFmpeg 5.1 convert a 16-bit 4:2:2 frame carrying
-// it; odd widths (full horizontal chroma) are computed here as for 8-bit frames.
+// The general scaler also uses the frame's chroma siting (H.264 / HEVC decode as "left": chroma
+// filtered across by a quarter sample), as FFmpeg 8 takes it from the frame; lmms does too, and
+// passes it to FFmpeg 5.1 for the formats it converts itself (10-bit 4:2:2, ...).
+// Checked against PyAV on clips of each kind and on random 8- and 10-bit planes of many sizes,
+// four colour matrices and both ranges (tests/reference/families/videos.py,
+// tests/unit/media/video_reference_test.cpp).
 //
 // The frame's colour matrix (BT.601 / 709 / 2020...) and range (limited / full) are used as
 // FFmpeg 8 uses them; untagged frames are BT.601 limited range, as in every FFmpeg.
@@ -189,14 +188,6 @@ full_chroma_coefficients coefficients_for(const AVFrame* f) {
           round16(cgv * (1 << 13)), round16(cgu * (1 << 13)), round16(cbu * (1 << 13))};
 }
 
-std::vector<std::uint8_t> plane_rows(const AVFrame* f, int p, int w, int h) {
-  std::vector<std::uint8_t> out(static_cast<std::size_t>(w) * h);
-  for (int y = 0; y < h; ++y)
-    std::memcpy(&out[static_cast<std::size_t>(y) * w], f->data[p] + static_cast<std::ptrdiff_t>(y) * f->linesize[p],
-                static_cast<std::size_t>(w));
-  return out;
-}
-
 // The frame's chroma siting and swscale's local positions (defined below)
 std::pair<int, int> chroma_positions(const AVFrame* f, const AVPixFmtDescriptor* d);
 int local_position(int sub, int pos);
@@ -260,28 +251,6 @@ rgb_image full_chroma_420_to_rgb(const AVFrame* f, const AVPixFmtDescriptor* d) 
   return out;
 }
 
-// 4:2:0, even width and odd height: the chroma rows interpolated to h rows as FFmpeg 8 does,
-// written into `u` and `v` (planes of stride `stride`), for a 4:2:2 conversion by swscale.
-void interpolate_chroma_rows(const AVFrame* f, int stride, std::vector<std::uint8_t>& u, std::vector<std::uint8_t>& v) {
-  const int w = f->width, h = f->height, cw = (w + 1) / 2, ch = (h + 1) / 2;
-  const swscale_filter down = swscale_bilinear(ch, h, 1 << 12, 2);
-  for (int c = 0; c < 2; ++c) {
-    std::vector<std::uint8_t>& plane = c == 0 ? u : v;
-    plane.assign(static_cast<std::size_t>(stride) * h, 0);
-    for (int y = 0; y < h; ++y) {
-      const std::int64_t* wt = &down.weight[static_cast<std::size_t>(y) * down.size];
-      std::uint8_t* o = &plane[static_cast<std::size_t>(y) * stride];
-      for (int x = 0; x < cw; ++x) {
-        std::int64_t acc = 1 << 18;
-        for (int j = 0; j < down.size; ++j)
-          if (wt[j]) acc += std::int64_t{f->data[c + 1][static_cast<std::ptrdiff_t>(down.pos[y] + j) * f->linesize[c + 1] + x]} * 128 * wt[j];
-        o[x] = static_cast<std::uint8_t>(std::clamp<std::int64_t>(acc >> 19, 0, 255));
-      }
-      std::memset(o + cw, o[cw - 1], static_cast<std::size_t>(stride - cw));
-    }
-  }
-}
-
 // A bilinear rgb24 context for these source settings: `sws` when it has them, else a new one
 // (the old one freed). Chroma positions go through AVOptions (sws_getCachedContext takes none).
 SwsContext* cached_context(SwsContext* sws, int w, int h, AVPixelFormat format, int h_pos, int v_pos) {
@@ -334,20 +303,24 @@ int local_position(int sub, int pos) {
   return (pos + 128) >> sub;
 }
 
-// 4:2:0 of 9 to 16 bits, even width, as FFmpeg 8 converts it: its general scaler reads the
-// planes to 15 bits (hScale16To15), filters chroma across with the frame's siting, and makes
+// 4:2:0 frames FFmpeg takes through its general scaler (8-bit ones of odd height, all of 9 to
+// 16 bits), even width, as FFmpeg 8 converts them: it reads the planes to 15 bits, filters
+// chroma across with the frame's siting, and makes
 // each output row's 8-bit chroma from the two nearest chroma rows with 12-bit weights,
 // (c0 * w0 + c1 * w1 + 2^18) >> 19 (FFmpeg 5.1 takes the nearer row or the plain average).
 // Here those 8-bit chroma values are computed, and written into a 16-bit 4:2:2 frame as
 // value << 8 (luma scaled up to 16 bits), which FFmpeg 5.1 converts with no filtering (centred
 // siting, no vertical filter) and the same output stage: the same bytes as FFmpeg 8.
 // Planes: tightly packed, little-endian.
-void high_depth_420_to_422(const AVFrame* f, const AVPixFmtDescriptor* d, std::vector<std::uint8_t> planes[3]) {
+void scaled_420_to_422_16(const AVFrame* f, const AVPixFmtDescriptor* d, std::vector<std::uint8_t> planes[3]) {
   const int w = f->width, h = f->height, cw = w / 2, ch = (h + 1) / 2, depth = d->comp[0].depth;
-  const int shift = depth - 1;  // hScale16To15: (sample * 14-bit filter) >> shift is 15 bits
-  auto sample = [f](int p, int x, int y) -> std::int64_t {
+  // hScale8To15 / hScale16To15: (sample * 14-bit filter) >> shift is 15 bits
+  const int shift = depth > 8 ? depth - 1 : 7;
+  auto sample = [f, depth](int p, int x, int y) -> std::int64_t {
+    const std::uint8_t* row = f->data[p] + static_cast<std::ptrdiff_t>(y) * f->linesize[p];
+    if (depth == 8) return row[x];
     std::uint16_t v = 0;
-    std::memcpy(&v, f->data[p] + static_cast<std::ptrdiff_t>(y) * f->linesize[p] + 2 * x, 2);
+    std::memcpy(&v, row + 2 * x, 2);
     return v;
   };
   auto put = [](std::vector<std::uint8_t>& plane, std::size_t at, std::int64_t v) {
@@ -406,25 +379,20 @@ rgb_image frame_to_rgb(const AVFrame* f, SwsContext*& sws, const std::filesystem
   std::vector<std::uint8_t> copy[4];
   const std::uint8_t* src[4] = {nullptr, nullptr, nullptr, nullptr};
   int src_stride[4] = {0, 0, 0, 0};
-  const bool rows_interpolated = is_420 && (h & 1);
-  if (high_depth_420) {
-    high_depth_420_to_422(f, d, copy);
+  // the 4:2:0 frames FFmpeg sends through its general scaler (the others: its unscaled converter)
+  const bool scaled_420 = high_depth_420 || (is_420 && (h & 1));
+  if (scaled_420) {
+    scaled_420_to_422_16(f, d, copy);
     format = AV_PIX_FMT_YUV422P16LE;
     for (int p = 0; p < 3; ++p) src[p] = copy[p].data(), src_stride[p] = p ? (w + 1) / 2 * 2 : w * 2;
-  } else if (rows_interpolated) {
-    interpolate_chroma_rows(f, padded / 2, copy[1], copy[2]);
-    format = AV_PIX_FMT_YUV422P;
-    src[1] = copy[1].data(), src[2] = copy[2].data();
-    src_stride[1] = src_stride[2] = padded / 2;
   }
-  for (int p = 0; p < planes && !high_depth_420; ++p) {
+  for (int p = 0; p < planes && !scaled_420; ++p) {
     if (!planar_8bit) {  // packed or high-bit-depth formats: as they are
       src[p] = f->data[p];
       src_stride[p] = f->linesize[p];
       continue;
     }
     const bool chroma = p == 1 || p == 2;
-    if (chroma && rows_interpolated) continue;
     const int pw = chroma ? -((-w) >> d->log2_chroma_w) : w, ph = chroma ? -((-h) >> d->log2_chroma_h) : h;
     const int stride = chroma ? padded >> d->log2_chroma_w : padded;
     copy[p].resize(static_cast<std::size_t>(stride) * ph);
@@ -436,7 +404,7 @@ rgb_image frame_to_rgb(const AVFrame* f, SwsContext*& sws, const std::filesystem
     src[p] = copy[p].data();
     src_stride[p] = stride;
   }
-  const int cw = planar_8bit ? padded : w;
+  const int cw = planar_8bit && !scaled_420 ? padded : w;
   // FFmpeg's deprecated full-range "J" formats: the plain format, full range set below
   if (format == AV_PIX_FMT_YUVJ420P) format = AV_PIX_FMT_YUV420P;
   if (format == AV_PIX_FMT_YUVJ422P) format = AV_PIX_FMT_YUV422P;
@@ -444,7 +412,7 @@ rgb_image frame_to_rgb(const AVFrame* f, SwsContext*& sws, const std::filesystem
   // the frame's chroma siting, as FFmpeg 8 passes it to its scaler (8-bit frames and the ones
   // prepared above go through converters that do not filter chroma: siting does not apply)
   auto [h_pos, v_pos] = chroma_positions(f, d);
-  if (planar_8bit || high_depth_420) h_pos = v_pos = -513;  // (high_depth_420: filtered above)
+  if (planar_8bit || scaled_420) h_pos = v_pos = -513;  // (scaled_420: filtered above)
   sws = cached_context(sws, cw, h, format, h_pos, v_pos);
   if (!sws) fail("video ", file.string(), ": cannot convert pixel format ", d->name, " to RGB");
   // the frame's colour matrix and range, as FFmpeg 8 takes them from the frame; the rgb side
