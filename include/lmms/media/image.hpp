@@ -100,9 +100,14 @@ jpeg_result decode_jpeg(const unsigned char* bytes, std::size_t size, lmms::buff
   *width = static_cast<int>(cinfo.output_width);
   *height = static_cast<int>(cinfo.output_height);
   out->resize(static_cast<std::size_t>(*width) * static_cast<std::size_t>(*height) * 3);
+  // up to 16 rows per call (an iMCU row): the upsampler writes straight into the image
+  // instead of through its one-row spare buffer
+  JSAMPROW rows[16];
   while (cinfo.output_scanline < cinfo.output_height) {
-    JSAMPROW row = out->data() + static_cast<std::size_t>(cinfo.output_scanline) * static_cast<std::size_t>(*width) * 3;
-    jpeg_read_scanlines(&cinfo, &row, 1);
+    const JDIMENSION first = cinfo.output_scanline, n = std::min<JDIMENSION>(16, cinfo.output_height - first);
+    for (JDIMENSION i = 0; i < n; ++i)
+      rows[i] = out->data() + static_cast<std::size_t>(first + i) * static_cast<std::size_t>(*width) * 3;
+    jpeg_read_scanlines(&cinfo, rows, n);
   }
   jpeg_finish_decompress(&cinfo);
   jpeg_destroy_decompress(&cinfo);
