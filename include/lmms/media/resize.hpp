@@ -18,6 +18,11 @@ rgb_image resize(const rgb_image& in, int width, int height, resample filter);
 /// window (what a center crop keeps): the same bytes as resizing, then cropping.
 rgb_image resize_window(const rgb_image& in, int width, int height, resample filter, int x, int y, int w, int h);
 
+/// The same image resized to each of `sizes` (width, height): the same bytes as resize() for
+/// each, with the source transposed once for all their horizontal passes (LLaVA-NeXT's anyres
+/// resizes every image twice: the base tile and the best resolution).
+std::vector<rgb_image> resize_each(const rgb_image& in, const std::vector<std::pair<int, int>>& sizes, resample filter);
+
 }  // namespace lmms::media
 
 #ifdef LMMS_IMPLEMENTATION
@@ -124,17 +129,11 @@ inline std::uint8_t clip8(int v) {
   return static_cast<std::uint8_t>(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
-// rows [row0, row0 + rows) of `in`, resized horizontally to out_width. Integer sums as PIL's
-// (exact in any order). Done on the transposed image, so that each output column is a
-// weighted sum of whole source columns: contiguous, vectorized multiply-adds, as the vertical
-// pass does on rows.
-LMMS_RESIZE_CLONES rgb_image horizontal(const rgb_image& in, int row0, int rows, int out_x0, int out_width,
-                                        const coefficients& c) {
+// Source columns [first, last) of rows [row0, row0 + rows), transposed: column x's rows x RGB
+// bytes at (x - first) * rows * 3, so that each output column of the horizontal pass is a
+// weighted sum of whole source columns (contiguous, vectorized multiply-adds).
+LMMS_RESIZE_CLONES lmms::buffer<std::uint8_t> transpose_columns(const rgb_image& in, int row0, int rows, int first, int last) {
   const std::size_t column = static_cast<std::size_t>(rows) * 3;  // one source column: rows x RGB
-  // only the source columns the window reads
-  const int first = c.bounds[static_cast<std::size_t>(out_x0) * 2];
-  const int last = c.bounds[static_cast<std::size_t>(out_x0 + out_width - 1) * 2] +
-                   c.bounds[static_cast<std::size_t>(out_x0 + out_width - 1) * 2 + 1];
   lmms::buffer<std::uint8_t> t(static_cast<std::size_t>(last - first) * column);  // source column x at x - first
   constexpr int block = 32;  // rows per strip: each column gets 96 contiguous bytes per strip (cache-friendly)
   for (int y0 = 0; y0 < rows; y0 += block) {
@@ -149,6 +148,15 @@ LMMS_RESIZE_CLONES rgb_image horizontal(const rgb_image& in, int row0, int rows,
       }
     }
   }
+  return t;
+}
+
+// rows x out_width output of the horizontal pass (output columns [out_x0, out_x0 + out_width) of
+// the whole resize) from transposed source columns starting at column `first`. Integer sums as
+// PIL's (exact in any order).
+LMMS_RESIZE_CLONES rgb_image horizontal_from(const std::uint8_t* t, int first, int rows, int out_x0, int out_width,
+                                             const coefficients& c) {
+  const std::size_t column = static_cast<std::size_t>(rows) * 3;
   rgb_image out;
   out.width = out_width;
   out.height = rows;
@@ -167,7 +175,7 @@ LMMS_RESIZE_CLONES rgb_image horizontal(const rgb_image& in, int row0, int rows,
       const int* k = &c.weights[at * c.ksize];
       std::fill(sum.begin(), sum.end(), 1 << (precision_bits - 1));
       for (int x = 0; x < n; ++x) {
-        const std::uint8_t* col = t.data() + static_cast<std::size_t>(x + xmin - first) * column;
+        const std::uint8_t* col = t + static_cast<std::size_t>(x + xmin - first) * column;
         const int w = k[x];
         for (std::size_t i = 0; i < column; ++i) acc[i] += col[i] * w;
       }
@@ -185,6 +193,17 @@ LMMS_RESIZE_CLONES rgb_image horizontal(const rgb_image& in, int row0, int rows,
     }
   }
   return out;
+}
+
+// rows [row0, row0 + rows) of `in`, resized horizontally to out_width (output columns
+// [out_x0, out_x0 + out_width) of the whole resize): only the source columns they read are
+// transposed.
+rgb_image horizontal(const rgb_image& in, int row0, int rows, int out_x0, int out_width, const coefficients& c) {
+  const int first = c.bounds[static_cast<std::size_t>(out_x0) * 2];
+  const int last = c.bounds[static_cast<std::size_t>(out_x0 + out_width - 1) * 2] +
+                   c.bounds[static_cast<std::size_t>(out_x0 + out_width - 1) * 2 + 1];
+  const auto t = transpose_columns(in, row0, rows, first, last);
+  return horizontal_from(t.data(), first, rows, out_x0, out_width, c);
 }
 
 // Vertical pass: each output row is a weighted sum of whole source rows (contiguous, so the
@@ -262,6 +281,35 @@ rgb_image resize_window(const rgb_image& in, int width, int height, resample fil
   }
   if (!need_v) return tmp;
   return vertical(tmp, wy, wh, cv, row0);
+}
+
+std::vector<rgb_image> resize_each(const rgb_image& in, const std::vector<std::pair<int, int>>& sizes, resample filter) {
+  std::vector<rgb_image> out;
+  out.reserve(sizes.size());
+  // the whole source transposed once, when at least two sizes take a horizontal pass over all rows
+  int horizontal_passes = 0;
+  for (const auto& [w, h] : sizes) horizontal_passes += w != in.width;
+  if (filter == resample::nearest || horizontal_passes < 2 || in.width <= 0 || in.height <= 0) {
+    for (const auto& [w, h] : sizes) out.push_back(resize(in, w, h, filter));
+    return out;
+  }
+  const auto t = transpose_columns(in, 0, in.height, 0, in.width);
+  for (const auto& [w, h] : sizes) {
+    if (w == in.width) {  // no horizontal pass: as resize() does it
+      out.push_back(resize(in, w, h, filter));
+      continue;
+    }
+    if (w <= 0 || h <= 0) fail("cannot resize an image to ", w, "x", h);
+    const coefficients ch = precompute(in.width, w, filter);
+    rgb_image across = horizontal_from(t.data(), 0, in.height, 0, w, ch);  // every row: the vertical pass picks
+    if (h == in.height) {
+      out.push_back(std::move(across));
+    } else {
+      const coefficients cv = precompute(in.height, h, filter);
+      out.push_back(vertical(across, 0, h, cv, 0));
+    }
+  }
+  return out;
 }
 
 }  // namespace lmms::media

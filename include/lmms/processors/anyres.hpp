@@ -102,15 +102,15 @@ std::vector<media::rgb_image> anyres_tiles(const media::rgb_image& image, const 
                                            int tile, media::resample filter) {
   const resolution best = select_best_resolution(image.height, image.width, pinpoints);
   const auto [nh, nw] = patch_output_size(image.height, image.width, best);
-  media::rgb_image scaled;
-  if (nh != image.height || nw != image.width) scaled = media::resize(image, nw, nh, filter);
-  const media::rgb_image& resized = nh != image.height || nw != image.width ? scaled : image;
+  // the base tile and the best resolution: one transpose of the source for both resizes
+  auto both = media::resize_each(image, {{tile, tile}, {nw, nh}}, filter);
+  const media::rgb_image& resized = both[1];
   // centred on a zero canvas of the best resolution (np.pad with divmod: the odd pixel goes
   // last); each crop is cut from that canvas without making it: zeros where it has padding
   const auto [bh, bw] = best;
   const int top = (bh - nh) / 2, left = (bw - nw) / 2;
   std::vector<media::rgb_image> tiles;
-  tiles.push_back((image.height == tile && image.width == tile) ? image : media::resize(image, tile, tile, filter));
+  tiles.push_back(std::move(both[0]));
   for (int y0 = 0; y0 < bh; y0 += tile)
     for (int x0 = 0; x0 < bw; x0 += tile) {
       const int th = std::min(tile, bh - y0), tw = std::min(tile, bw - x0);

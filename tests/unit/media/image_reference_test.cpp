@@ -1,6 +1,7 @@
 // Image decoding, PIL-exact resizing and the CLIP processor against PIL and transformers
 // (tests/reference/families/images.py): resized pixels byte for byte, pixel_values exactly;
 // Llama-3.2-Vision's tiles, aspect ratio ids and masks as MllamaImageProcessor makes them.
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <fstream>
@@ -123,6 +124,31 @@ CATCH_TEST_CASE("resize_window gives exactly the window of the whole resize", "[
   CATCH_CHECK(checked == 100);
   CATCH_CHECK_THROWS_WITH(media::resize_window(img, 40, 25, media::resample::bicubic, 30, 0, 20, 25),
                           Catch::Matchers::Contains("is not inside the 40x25 resize"));
+}
+
+CATCH_TEST_CASE("resize_each gives each resize's bytes", "[media][resize]") {
+  // anyres resizes each image to the base tile and the best resolution with one transpose
+  media::rgb_image img;
+  img.width = 97;
+  img.height = 61;
+  for (int y = 0; y < img.height; ++y)
+    for (int x = 0; x < img.width; ++x)
+      for (int c = 0; c < 3; ++c) img.data.push_back(static_cast<std::uint8_t>((x * 37 + y * 91 + c * 53 + x * y) % 256));
+  const std::vector<std::pair<int, int>> sizes = {{40, 25}, {150, 90}, {97, 30}, {33, 61}, {97, 61}, {1, 1}, {336, 336}};
+  std::size_t checked = 0;
+  for (auto f : {media::resample::nearest, media::resample::bilinear, media::resample::bicubic, media::resample::lanczos}) {
+    const auto each = media::resize_each(img, sizes, f);
+    CATCH_REQUIRE(each.size() == sizes.size());
+    for (std::size_t i = 0; i < sizes.size(); ++i) {
+      CATCH_INFO("filter " << int(f) << ", " << sizes[i].first << "x" << sizes[i].second);
+      const auto one = media::resize(img, sizes[i].first, sizes[i].second, f);
+      CATCH_CHECK(each[i].width == one.width);
+      CATCH_CHECK(each[i].height == one.height);
+      CATCH_CHECK(std::equal(each[i].data.begin(), each[i].data.end(), one.data.begin(), one.data.end()));
+      ++checked;
+    }
+  }
+  CATCH_CHECK(checked == 28);
 }
 
 CATCH_TEST_CASE("PNG files decode to PIL's pixels", "[media][reference][png]") {
