@@ -188,9 +188,38 @@ full_chroma_coefficients coefficients_for(const AVFrame* f) {
           round16(cgv * (1 << 13)), round16(cgu * (1 << 13)), round16(cbu * (1 << 13))};
 }
 
-// The frame's chroma siting and swscale's local positions (defined below)
-std::pair<int, int> chroma_positions(const AVFrame* f, const AVPixFmtDescriptor* d);
-int local_position(int sub, int pos);
+// The frame's chroma siting as FFmpeg 8's swscale graph takes it (get_chroma_pos): unspecified
+// is centred; horizontal and vertical positions in 1/256 of a chroma sample distance, for a
+// subsampled direction (-513, swscale's "default", otherwise).
+std::pair<int, int> chroma_positions(const AVFrame* f, const AVPixFmtDescriptor* d) {
+  int x = 128, y = 128;  // centre (AVCHROMA_LOC_CENTER, and unspecified)
+  switch (f->chroma_location) {
+    case AVCHROMA_LOC_LEFT: x = 0, y = 128; break;
+    case AVCHROMA_LOC_TOPLEFT: x = 0, y = 0; break;
+    case AVCHROMA_LOC_TOP: x = 128, y = 0; break;
+    case AVCHROMA_LOC_BOTTOMLEFT: x = 0, y = 256; break;
+    case AVCHROMA_LOC_BOTTOM: x = 128, y = 256; break;
+    default: break;
+  }
+  x *= (1 << d->log2_chroma_w) - 1;
+  y *= (1 << d->log2_chroma_h) - 1;
+  return {d->log2_chroma_w ? x : -513, d->log2_chroma_h ? y : -513};
+}
+
+// swscale's get_local_pos: a position for a plane subsampled by 2^sub, in that plane's units
+int local_position(int sub, int pos) {
+  if (pos == -1 || pos <= -513) pos = (128 << sub) - 128;
+  return (pos + 128) >> sub;
+}
+
+// Sample (x, y) of plane p: a byte, or a native-endian 16-bit word for 9-16 bit formats
+std::int64_t sample_at(const AVFrame* f, int p, int x, int y, int depth) {
+  const std::uint8_t* row = f->data[p] + static_cast<std::ptrdiff_t>(y) * f->linesize[p];
+  if (depth == 8) return row[x];
+  std::uint16_t v = 0;
+  std::memcpy(&v, row + 2 * x, 2);
+  return v;
+}
 
 // 4:2:0 through FFmpeg 8's general scaler with full horizontal chroma (what it does for odd
 // widths): 8-bit frames of odd width and height, 9-16 bit frames of odd width. Planes read to 15 bits (hScale8To15 /
@@ -203,13 +232,7 @@ rgb_image full_chroma_420_to_rgb(const AVFrame* f, const AVPixFmtDescriptor* d) 
   const swscale_filter across = swscale_bilinear(cw, w, 1 << 14, 4, local_position(1, h_pos), local_position(0, -513));
   const swscale_filter down = swscale_bilinear(ch, h, 1 << 12, 2, local_position(1, v_pos), local_position(0, -513));
   const full_chroma_coefficients k = coefficients_for(f);
-  auto sample = [f, depth](int p, int x, int y) -> std::int64_t {
-    const std::uint8_t* row = f->data[p] + static_cast<std::ptrdiff_t>(y) * f->linesize[p];
-    if (depth == 8) return row[x];
-    std::uint16_t v = 0;
-    std::memcpy(&v, row + 2 * x, 2);
-    return v;
-  };
+  auto sample = [f, depth](int p, int x, int y) { return sample_at(f, p, x, y, depth); };
   // chroma rows widened to w samples of 15 bits
   std::vector<std::int32_t> wide[2];
   for (int c = 0; c < 2; ++c) {
@@ -279,30 +302,6 @@ SwsContext* cached_context(SwsContext* sws, int w, int h, AVPixelFormat format, 
   return sws;
 }
 
-// The frame's chroma siting as FFmpeg 8's swscale graph takes it (get_chroma_pos): unspecified
-// is centred; horizontal and vertical positions in 1/256 of a chroma sample distance, for a
-// subsampled direction (-513, swscale's "default", otherwise).
-std::pair<int, int> chroma_positions(const AVFrame* f, const AVPixFmtDescriptor* d) {
-  int x = 128, y = 128;  // centre (AVCHROMA_LOC_CENTER, and unspecified)
-  switch (f->chroma_location) {
-    case AVCHROMA_LOC_LEFT: x = 0, y = 128; break;
-    case AVCHROMA_LOC_TOPLEFT: x = 0, y = 0; break;
-    case AVCHROMA_LOC_TOP: x = 128, y = 0; break;
-    case AVCHROMA_LOC_BOTTOMLEFT: x = 0, y = 256; break;
-    case AVCHROMA_LOC_BOTTOM: x = 128, y = 256; break;
-    default: break;
-  }
-  x *= (1 << d->log2_chroma_w) - 1;
-  y *= (1 << d->log2_chroma_h) - 1;
-  return {d->log2_chroma_w ? x : -513, d->log2_chroma_h ? y : -513};
-}
-
-// swscale's get_local_pos: a position for a plane subsampled by 2^sub, in that plane's units
-int local_position(int sub, int pos) {
-  if (pos == -1 || pos <= -513) pos = (128 << sub) - 128;
-  return (pos + 128) >> sub;
-}
-
 // 4:2:0 frames FFmpeg takes through its general scaler (8-bit ones of odd height, all of 9 to
 // 16 bits), even width, as FFmpeg 8 converts them: it reads the planes to 15 bits, filters
 // chroma across with the frame's siting, and makes
@@ -316,13 +315,7 @@ void scaled_420_to_422_16(const AVFrame* f, const AVPixFmtDescriptor* d, std::ve
   const int w = f->width, h = f->height, cw = w / 2, ch = (h + 1) / 2, depth = d->comp[0].depth;
   // hScale8To15 / hScale16To15: (sample * 14-bit filter) >> shift is 15 bits
   const int shift = depth > 8 ? depth - 1 : 7;
-  auto sample = [f, depth](int p, int x, int y) -> std::int64_t {
-    const std::uint8_t* row = f->data[p] + static_cast<std::ptrdiff_t>(y) * f->linesize[p];
-    if (depth == 8) return row[x];
-    std::uint16_t v = 0;
-    std::memcpy(&v, row + 2 * x, 2);
-    return v;
-  };
+  auto sample = [f, depth](int p, int x, int y) { return sample_at(f, p, x, y, depth); };
   auto put = [](std::vector<std::uint8_t>& plane, std::size_t at, std::int64_t v) {
     const auto u = static_cast<std::uint16_t>(std::clamp<std::int64_t>(v, 0, 65535));
     std::memcpy(&plane[at * 2], &u, 2);

@@ -94,15 +94,23 @@ CATCH_TEST_CASE("JPEG files decode to PIL's pixels", "[media][reference][jpeg]")
   CATCH_CHECK(checked == 11);
 }
 
-CATCH_TEST_CASE("resize_window gives exactly the window of the whole resize", "[media][resize]") {
-  // what clip_preprocess uses for resize + center crop: every filter, down and up, windows
-  // touching each edge, one-axis resizes and no resize at all
+namespace {
+// A 97x61 image with a non-repeating byte pattern, for the resize equivalence checks
+media::rgb_image patterned_image() {
   media::rgb_image img;
   img.width = 97;
   img.height = 61;
   for (int y = 0; y < img.height; ++y)
     for (int x = 0; x < img.width; ++x)
       for (int c = 0; c < 3; ++c) img.data.push_back(static_cast<std::uint8_t>((x * 37 + y * 91 + c * 53 + x * y) % 256));
+  return img;
+}
+}  // namespace
+
+CATCH_TEST_CASE("resize_window gives exactly the window of the whole resize", "[media][resize]") {
+  // what clip_preprocess uses for resize + center crop: every filter, down and up, windows
+  // touching each edge, one-axis resizes and no resize at all
+  const media::rgb_image img = patterned_image();
   std::size_t checked = 0;
   for (auto f : {media::resample::nearest, media::resample::bilinear, media::resample::bicubic, media::resample::lanczos})
     for (auto [w, h] : {std::pair{40, 25}, std::pair{150, 90}, std::pair{97, 30}, std::pair{33, 61}, std::pair{97, 61}}) {
@@ -128,12 +136,7 @@ CATCH_TEST_CASE("resize_window gives exactly the window of the whole resize", "[
 
 CATCH_TEST_CASE("resize_each gives each resize's bytes", "[media][resize]") {
   // anyres resizes each image to the base tile and the best resolution with one transpose
-  media::rgb_image img;
-  img.width = 97;
-  img.height = 61;
-  for (int y = 0; y < img.height; ++y)
-    for (int x = 0; x < img.width; ++x)
-      for (int c = 0; c < 3; ++c) img.data.push_back(static_cast<std::uint8_t>((x * 37 + y * 91 + c * 53 + x * y) % 256));
+  const media::rgb_image img = patterned_image();
   const std::vector<std::pair<int, int>> sizes = {{40, 25}, {150, 90}, {97, 30}, {33, 61}, {97, 61}, {1, 1}, {336, 336}};
   std::size_t checked = 0;
   for (auto f : {media::resample::nearest, media::resample::bilinear, media::resample::bicubic, media::resample::lanczos}) {
