@@ -5,6 +5,7 @@
 #pragma once
 
 #include "lmms/media/image.hpp"
+#include "lmms/media/transpose.hpp"
 
 namespace lmms::media {
 
@@ -129,25 +130,40 @@ inline std::uint8_t clip8(int v) {
   return static_cast<std::uint8_t>(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
+// dst[i] = the clipped byte of (rounding + the sum over taps x < n of first[x * stride + i] *
+// weights[x]) for i < count: the multiply-adds of both passes (source columns for the
+// horizontal pass, source rows for the vertical one). 64 sums at a time stay in registers
+// across all taps (the loop the other way round loads and stores every sum once per tap).
+LMMS_RESIZE_CLONES void weighted_sums(const std::uint8_t* first, std::size_t stride, const int* weights, int n,
+                                      std::size_t count, std::uint8_t* dst) {
+  constexpr std::size_t block = 64;
+  std::size_t i = 0;
+  for (; i + block <= count; i += block) {
+    int acc[block];
+    for (auto& a : acc) a = 1 << (precision_bits - 1);
+    const std::uint8_t* src = first + i;
+    for (int x = 0; x < n; ++x, src += stride) {
+      const int w = weights[x];
+      for (std::size_t j = 0; j < block; ++j) acc[j] += src[j] * w;
+    }
+    for (std::size_t j = 0; j < block; ++j) dst[i + j] = clip8(acc[j]);
+  }
+  for (; i < count; ++i) {
+    int acc = 1 << (precision_bits - 1);
+    for (int x = 0; x < n; ++x) acc += first[static_cast<std::size_t>(x) * stride + i] * weights[x];
+    dst[i] = clip8(acc);
+  }
+}
+
 // Source columns [first, last) of rows [row0, row0 + rows), transposed: column x's rows x RGB
 // bytes at (x - first) * rows * 3, so that each output column of the horizontal pass is a
 // weighted sum of whole source columns (contiguous, vectorized multiply-adds).
-LMMS_RESIZE_CLONES lmms::buffer<std::uint8_t> transpose_columns(const rgb_image& in, int row0, int rows, int first, int last) {
+lmms::buffer<std::uint8_t> transpose_columns(const rgb_image& in, int row0, int rows, int first, int last) {
   const std::size_t column = static_cast<std::size_t>(rows) * 3;  // one source column: rows x RGB
   lmms::buffer<std::uint8_t> t(static_cast<std::size_t>(last - first) * column);  // source column x at x - first
-  constexpr int block = 32;  // rows per strip: each column gets 96 contiguous bytes per strip (cache-friendly)
-  for (int y0 = 0; y0 < rows; y0 += block) {
-    const int y1 = std::min(rows, y0 + block);
-    for (int x = first; x < last; ++x) {
-      std::uint8_t* dst = t.data() + static_cast<std::size_t>(x - first) * column + static_cast<std::size_t>(y0) * 3;
-      const std::uint8_t* src = in.data.data() + (static_cast<std::size_t>(y0 + row0) * in.width + x) * 3;
-      for (int y = y0; y < y1; ++y, dst += 3, src += static_cast<std::size_t>(in.width) * 3) {
-        dst[0] = src[0];
-        dst[1] = src[1];
-        dst[2] = src[2];
-      }
-    }
-  }
+  const std::size_t row_bytes = static_cast<std::size_t>(in.width) * 3;
+  detail::transpose_rgb(in.data.data() + static_cast<std::size_t>(row0) * row_bytes + static_cast<std::size_t>(first) * 3,
+                        row_bytes, t.data(), column, rows, last - first);
   return t;
 }
 
@@ -161,10 +177,8 @@ LMMS_RESIZE_CLONES rgb_image horizontal_from(const std::uint8_t* t, int first, i
   out.width = out_width;
   out.height = rows;
   out.data.resize(static_cast<std::size_t>(out_width) * column);
-  std::vector<int> sum(column);
-  int* acc = sum.data();
-  // output columns in groups: each column's sums clipped to bytes in one vectorized loop, then
-  // the group written row by row (group * 3 contiguous bytes per row)
+  // output columns in groups of 16: each column's sums clipped to bytes, then the group
+  // transposed into the output rows (16 pixels, 48 contiguous bytes, per row)
   constexpr int group = 16;
   std::vector<std::uint8_t> clipped(static_cast<std::size_t>(group) * column);
   for (int x0 = 0; x0 < out_width; x0 += group) {
@@ -172,25 +186,11 @@ LMMS_RESIZE_CLONES rgb_image horizontal_from(const std::uint8_t* t, int first, i
     for (int j = 0; j < g; ++j) {
       const std::size_t at = static_cast<std::size_t>(x0 + j + out_x0);  // the output column in the whole resize
       const int xmin = c.bounds[at * 2], n = c.bounds[at * 2 + 1];
-      const int* k = &c.weights[at * c.ksize];
-      std::fill(sum.begin(), sum.end(), 1 << (precision_bits - 1));
-      for (int x = 0; x < n; ++x) {
-        const std::uint8_t* col = t + static_cast<std::size_t>(x + xmin - first) * column;
-        const int w = k[x];
-        for (std::size_t i = 0; i < column; ++i) acc[i] += col[i] * w;
-      }
-      std::uint8_t* bytes = clipped.data() + static_cast<std::size_t>(j) * column;
-      for (std::size_t i = 0; i < column; ++i) bytes[i] = clip8(acc[i]);
+      weighted_sums(t + static_cast<std::size_t>(xmin - first) * column, column, &c.weights[at * c.ksize], n, column,
+                    clipped.data() + static_cast<std::size_t>(j) * column);
     }
-    for (int y = 0; y < rows; ++y) {
-      std::uint8_t* o = out.data.data() + (static_cast<std::size_t>(y) * out_width + x0) * 3;
-      const std::uint8_t* from = clipped.data() + static_cast<std::size_t>(y) * 3;
-      for (int j = 0; j < g; ++j, o += 3, from += column) {
-        o[0] = from[0];
-        o[1] = from[1];
-        o[2] = from[2];
-      }
-    }
+    detail::transpose_rgb(clipped.data(), column, out.data.data() + static_cast<std::size_t>(x0) * 3,
+                          static_cast<std::size_t>(out_width) * 3, g, rows);
   }
   return out;
 }
@@ -214,20 +214,11 @@ LMMS_RESIZE_CLONES rgb_image vertical(const rgb_image& in, int out_y0, int out_h
   out.height = out_height;
   const std::size_t row_values = static_cast<std::size_t>(in.width) * 3;
   out.data.resize(row_values * out_height);
-  std::vector<int> sum(row_values);
   for (int yy = 0; yy < out_height; ++yy) {
     const std::size_t at = static_cast<std::size_t>(yy + out_y0);  // the output row in the whole resize
     const int ymin = c.bounds[at * 2] - row_shift, n = c.bounds[at * 2 + 1];
-    const int* k = &c.weights[at * c.ksize];
-    std::fill(sum.begin(), sum.end(), 1 << (precision_bits - 1));
-    int* acc = sum.data();
-    for (int y = 0; y < n; ++y) {
-      const std::uint8_t* src = in.data.data() + static_cast<std::size_t>(y + ymin) * row_values;
-      const int w = k[y];
-      for (std::size_t i = 0; i < row_values; ++i) acc[i] += src[i] * w;
-    }
-    std::uint8_t* dst = out.data.data() + static_cast<std::size_t>(yy) * row_values;
-    for (std::size_t i = 0; i < row_values; ++i) dst[i] = clip8(acc[i]);
+    weighted_sums(in.data.data() + static_cast<std::size_t>(ymin) * row_values, row_values, &c.weights[at * c.ksize], n,
+                  row_values, out.data.data() + static_cast<std::size_t>(yy) * row_values);
   }
   return out;
 }
