@@ -5,7 +5,7 @@
 #pragma once
 
 #include "lmms/media/image.hpp"
-#include "lmms/media/transpose.hpp"
+#include "lmms/media/resize_kernels.hpp"
 
 namespace lmms::media {
 
@@ -33,23 +33,11 @@ std::vector<rgb_image> resize_each(const rgb_image& in, const std::vector<std::p
 
 #include "lmms/core/error.hpp"
 
-// The passes are integer multiply-adds over contiguous rows; GCC's -O2 leaves such loops
-// scalar, so this part is built at -O3 (vectorized; the sums are exact integers either way).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC push_options
-#pragma GCC optimize("O3")
-// AVX-512 and AVX2 copies of each pass as well (picked at load time by what the CPU has): 16
-// or 8 lanes and a native 32-bit multiply, where the x86-64 baseline has 4 lanes and emulates it
-#define LMMS_RESIZE_CLONES __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
-#else
-#define LMMS_RESIZE_CLONES
-#endif
-
 namespace lmms::media {
 
 namespace {
 
-constexpr int precision_bits = 32 - 8 - 2;
+constexpr int precision_bits = detail::resize_precision_bits;
 
 double filter_value(resample f, double x) {
   switch (f) {
@@ -125,36 +113,6 @@ coefficients precompute(int in_size, int out_size, resample f) {
   return c;
 }
 
-inline std::uint8_t clip8(int v) {
-  v >>= precision_bits;
-  return static_cast<std::uint8_t>(v < 0 ? 0 : v > 255 ? 255 : v);
-}
-
-// dst[i] = the clipped byte of (rounding + the sum over taps x < n of first[x * stride + i] *
-// weights[x]) for i < count: the multiply-adds of both passes (source columns for the
-// horizontal pass, source rows for the vertical one). 64 sums at a time stay in registers
-// across all taps (the loop the other way round loads and stores every sum once per tap).
-LMMS_RESIZE_CLONES void weighted_sums(const std::uint8_t* first, std::size_t stride, const int* weights, int n,
-                                      std::size_t count, std::uint8_t* dst) {
-  constexpr std::size_t block = 64;
-  std::size_t i = 0;
-  for (; i + block <= count; i += block) {
-    int acc[block];
-    for (auto& a : acc) a = 1 << (precision_bits - 1);
-    const std::uint8_t* src = first + i;
-    for (int x = 0; x < n; ++x, src += stride) {
-      const int w = weights[x];
-      for (std::size_t j = 0; j < block; ++j) acc[j] += src[j] * w;
-    }
-    for (std::size_t j = 0; j < block; ++j) dst[i + j] = clip8(acc[j]);
-  }
-  for (; i < count; ++i) {
-    int acc = 1 << (precision_bits - 1);
-    for (int x = 0; x < n; ++x) acc += first[static_cast<std::size_t>(x) * stride + i] * weights[x];
-    dst[i] = clip8(acc);
-  }
-}
-
 // Source columns [first, last) of rows [row0, row0 + rows), transposed: column x's rows x RGB
 // bytes at (x - first) * rows * 3, so that each output column of the horizontal pass is a
 // weighted sum of whole source columns (contiguous, vectorized multiply-adds).
@@ -170,8 +128,7 @@ lmms::buffer<std::uint8_t> transpose_columns(const rgb_image& in, int row0, int 
 // rows x out_width output of the horizontal pass (output columns [out_x0, out_x0 + out_width) of
 // the whole resize) from transposed source columns starting at column `first`. Integer sums as
 // PIL's (exact in any order).
-LMMS_RESIZE_CLONES rgb_image horizontal_from(const std::uint8_t* t, int first, int rows, int out_x0, int out_width,
-                                             const coefficients& c) {
+rgb_image horizontal_from(const std::uint8_t* t, int first, int rows, int out_x0, int out_width, const coefficients& c) {
   const std::size_t column = static_cast<std::size_t>(rows) * 3;
   rgb_image out;
   out.width = out_width;
@@ -186,8 +143,8 @@ LMMS_RESIZE_CLONES rgb_image horizontal_from(const std::uint8_t* t, int first, i
     for (int j = 0; j < g; ++j) {
       const std::size_t at = static_cast<std::size_t>(x0 + j + out_x0);  // the output column in the whole resize
       const int xmin = c.bounds[at * 2], n = c.bounds[at * 2 + 1];
-      weighted_sums(t + static_cast<std::size_t>(xmin - first) * column, column, &c.weights[at * c.ksize], n, column,
-                    clipped.data() + static_cast<std::size_t>(j) * column);
+      detail::weighted_sums(t + static_cast<std::size_t>(xmin - first) * column, column, &c.weights[at * c.ksize], n,
+                            column, clipped.data() + static_cast<std::size_t>(j) * column);
     }
     detail::transpose_rgb(clipped.data(), column, out.data.data() + static_cast<std::size_t>(x0) * 3,
                           static_cast<std::size_t>(out_width) * 3, g, rows);
@@ -206,9 +163,9 @@ rgb_image horizontal(const rgb_image& in, int row0, int rows, int out_x0, int ou
   return horizontal_from(t.data(), first, rows, out_x0, out_width, c);
 }
 
-// Vertical pass: each output row is a weighted sum of whole source rows (contiguous, so the
-// inner loop vectorizes), accumulated in int32 as PIL does.
-LMMS_RESIZE_CLONES rgb_image vertical(const rgb_image& in, int out_y0, int out_height, const coefficients& c, int row_shift) {
+// Vertical pass: each output row is a weighted sum of whole source rows (contiguous),
+// accumulated in int32 as PIL does.
+rgb_image vertical(const rgb_image& in, int out_y0, int out_height, const coefficients& c, int row_shift) {
   rgb_image out;
   out.width = in.width;
   out.height = out_height;
@@ -217,7 +174,7 @@ LMMS_RESIZE_CLONES rgb_image vertical(const rgb_image& in, int out_y0, int out_h
   for (int yy = 0; yy < out_height; ++yy) {
     const std::size_t at = static_cast<std::size_t>(yy + out_y0);  // the output row in the whole resize
     const int ymin = c.bounds[at * 2] - row_shift, n = c.bounds[at * 2 + 1];
-    weighted_sums(in.data.data() + static_cast<std::size_t>(ymin) * row_values, row_values, &c.weights[at * c.ksize], n,
+    detail::weighted_sums(in.data.data() + static_cast<std::size_t>(ymin) * row_values, row_values, &c.weights[at * c.ksize], n,
                   row_values, out.data.data() + static_cast<std::size_t>(yy) * row_values);
   }
   return out;
@@ -305,8 +262,4 @@ std::vector<rgb_image> resize_each(const rgb_image& in, const std::vector<std::p
 
 }  // namespace lmms::media
 
-#undef LMMS_RESIZE_CLONES
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC pop_options
-#endif
 #endif  // LMMS_IMPLEMENTATION
