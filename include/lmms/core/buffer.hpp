@@ -2,10 +2,13 @@
 // images, resize passes, pixel values, patches), which are written in full right after they are
 // sized:
 // - no zero-fill on resize (every element must be written before it is read);
-// - blocks of 1 MiB and more come from a small process-wide cache of freed blocks: a pipeline
+// - blocks of 64 KiB and more come from a small process-wide cache of freed blocks: a pipeline
 //   decodes and resizes image after image with buffers of similar sizes, and fresh memory from
 //   the kernel costs a page fault (and a page clearing) per 4 KiB - a quarter of the time of
-//   decoding a large PNG. Reused blocks are already mapped;
+//   decoding a large PNG. glibc maps blocks over 128 KiB fresh at first and gives the top of its
+//   heap back, so even tile-sized blocks (a 336 x 336 RGB tile is 331 KiB) faulted again image
+//   after image (bench_images anyres, 10 passes: 158,000 page faults with 1 MiB, 21,000 with 64
+//   KiB). Reused blocks are already mapped;
 // - from 4 MiB up, memory the kernel may back with 2 MiB pages (madvise(MADV_HUGEPAGE); Linux's
 //   default THP mode honours it): a fresh 75 MB Qwen2-VL patch buffer then costs ~40 page
 //   faults instead of ~18,000.
@@ -37,7 +40,7 @@ namespace detail {
 
 class block_cache {
  public:
-  static constexpr std::size_t cached_from = std::size_t{1} << 20;  // smaller blocks: plain operator new
+  static constexpr std::size_t cached_from = std::size_t{64} << 10;  // smaller blocks: plain operator new
   static constexpr std::size_t huge_page = std::size_t{2} << 20;
   static constexpr std::size_t huge_from = std::size_t{4} << 20;
 

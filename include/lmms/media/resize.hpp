@@ -137,7 +137,7 @@ rgb_image horizontal_from(const std::uint8_t* t, int first, int rows, int out_x0
   // output columns in groups of 16: each column's sums clipped to bytes, then the group
   // transposed into the output rows (16 pixels, 48 contiguous bytes, per row)
   constexpr int group = 16;
-  std::vector<std::uint8_t> clipped(static_cast<std::size_t>(group) * column);
+  lmms::buffer<std::uint8_t> clipped(static_cast<std::size_t>(group) * column);
   for (int x0 = 0; x0 < out_width; x0 += group) {
     const int g = std::min(group, out_width - x0);
     for (int j = 0; j < g; ++j) {

@@ -31,6 +31,11 @@ CATCH_TEST_CASE("lmms::buffer reuses freed large blocks", "[core][buffer]") {
   }).join();
   lmms::buffer<float> again(std::size_t{3} << 20);
   CATCH_CHECK(static_cast<const void*>(again.data()) == from_thread);
+  // from 64 KiB (a 336 x 336 RGB tile is 331 KiB; glibc would map such blocks fresh)
+  const void* tile = nullptr;
+  { lmms::buffer<std::uint8_t> t(336 * 336 * 3); tile = t.data(); }
+  lmms::buffer<std::uint8_t> tile_again(300 * 300 * 3);
+  CATCH_CHECK(static_cast<const void*>(tile_again.data()) == tile);
   // small buffers bypass the cache
   const auto small_before = cache.stats();
   lmms::buffer<int> small(100);
