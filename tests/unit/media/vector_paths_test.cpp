@@ -1,15 +1,17 @@
-// The resize kernels (media/resize_kernels.hpp): each vectorized path (where this CPU has it)
-// gives the bytes of the portable loop. Weighted sums: odd and even tap counts, negative
-// weights, sums that clip below 0 and above 255, lengths that are not multiples of the
-// vector blocks. Transposes: full 16 x 16 blocks, ragged edges, strides wider than the rows,
-// nothing written outside the destination's rows. The resize reference tests
-// (image_reference_test.cpp) check whole resizes, which use both, against PIL.
+// The vectorized paths of the image pipeline (where this CPU has them) give the bytes of their
+// portable loops. Resize weighted sums (media/resize_kernels.hpp): odd and even tap counts,
+// negative weights, sums that clip below 0 and above 255, lengths that are not multiples of
+// the vector blocks. Pixel transposes: full 16 x 16 blocks, ragged edges, strides wider than
+// the rows, nothing written outside the destination's rows. CLIP's bytes-to-planes
+// normalization (processors/clip.hpp). The reference tests (image_reference_test.cpp) check
+// whole resizes and pixel values, which use all of them, against PIL and transformers.
 #include <algorithm>
 #include <numeric>
 #include <random>
 #include <vector>
 
 #include "lmms/media/resize_kernels.hpp"
+#include "lmms/processors/clip.hpp"
 #include "support/test.hpp"
 
 CATCH_TEST_CASE("RGB transpose: the vectorized path equals the pixel loop", "[media][transpose]") {
@@ -74,4 +76,22 @@ CATCH_TEST_CASE("resize weighted sums are PIL's fixed-point arithmetic", "[media
   CATCH_CHECK(out[0] == 28);   // 2.5 + 0 + 25.25 = 27.75
   CATCH_CHECK(out[1] == 75);   // 50 + 15 + 10 = 75 (+ 0.5, floored)
   CATCH_CHECK(out[2] == 255);  // 255 exactly
+}
+
+CATCH_TEST_CASE("CLIP bytes to planes: the vectorized path equals the pixel loop", "[media][clip]") {
+  std::mt19937 rng(3);
+  float table[3][256];
+  for (int c = 0; c < 3; ++c)
+    for (int b = 0; b < 256; ++b) table[c][b] = static_cast<float>(c * 1000 + b) * 0.5f - 7.0f;  // distinct per channel
+  for (std::size_t pixels : {std::size_t{1}, std::size_t{15}, std::size_t{16}, std::size_t{17}, std::size_t{336 * 336}}) {
+    std::vector<std::uint8_t> rgb(pixels * 3);
+    for (auto& v : rgb) v = static_cast<std::uint8_t>(rng());
+    std::vector<float> fast(pixels * 3 + 1, -1.0f), slow(pixels * 3 + 1, -1.0f);
+    lmms::processors::detail::bytes_to_planes(rgb.data(), pixels, table, fast.data());
+    lmms::processors::detail::bytes_to_planes_scalar(rgb.data(), pixels, table, slow.data());
+    CATCH_INFO(pixels << " pixels" << (lmms::processors::detail::bytes_to_planes_vectorized() ? " (AVX-512 VBMI)" : ""));
+    CATCH_CHECK(fast == slow);
+    CATCH_CHECK(slow[pixels] == table[1][rgb[1]]);  // green plane, first pixel
+    CATCH_CHECK(fast[pixels * 3] == -1.0f);          // nothing written past the planes
+  }
 }
