@@ -14,6 +14,7 @@
 #include "lmms/core/buffer.hpp"
 #include "lmms/media/image.hpp"
 #include "lmms/media/resize.hpp"
+#include "lmms/processors/normalize_kernels.hpp"
 
 namespace lmms::processors {
 
@@ -45,24 +46,11 @@ std::pair<int, int> shortest_edge_size(int height, int width, int shortest_edge)
 
 pixel_values clip_preprocess(const media::rgb_image& image, const clip_config& config);
 
-namespace detail {
-/// planes[c * pixels + i] = table[c][rgb[3 * i + c]]: interleaved bytes to channel planes
-/// through each channel's value table. With AVX-512 VBMI 16 pixels at a time (bytes picked per
-/// channel, then a gather from the table: the same floats); else a pixel at a time.
-void bytes_to_planes(const std::uint8_t* rgb, std::size_t pixels, const float (*table)[256], float* planes);
-void bytes_to_planes_scalar(const std::uint8_t* rgb, std::size_t pixels, const float (*table)[256], float* planes);
-bool bytes_to_planes_vectorized();
-}  // namespace detail
-
 }  // namespace lmms::processors
 
 #ifdef LMMS_IMPLEMENTATION
 #include <algorithm>
 #include <cmath>
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define LMMS_PLANES_AVX512 1
-#endif
 
 #include "lmms/core/error.hpp"
 #include "lmms/processors/config_file.hpp"
@@ -168,62 +156,6 @@ pixel_values clip_preprocess(const media::rgb_image& input, const clip_config& c
   return pv;
 }
 
-namespace detail {
-
-void bytes_to_planes_scalar(const std::uint8_t* rgb, std::size_t pixels, const float (*table)[256], float* planes) {
-  for (int c = 0; c < 3; ++c) {  // plane by plane: each written in order
-    float* plane = planes + static_cast<std::size_t>(c) * pixels;
-    const float* t = table[c];
-    for (std::size_t i = 0; i < pixels; ++i) plane[i] = t[rgb[i * 3 + c]];
-  }
-}
-
-#ifdef LMMS_PLANES_AVX512
-namespace {
-__attribute__((target("avx512f,avx512bw,avx512vbmi"))) void bytes_to_planes_avx512(const std::uint8_t* rgb,
-                                                                                   std::size_t pixels,
-                                                                                   const float (*table)[256],
-                                                                                   float* planes) {
-  constexpr __mmask64 bytes48 = (__mmask64{1} << 48) - 1;
-  __m512i pick[3];  // channel c of 16 pixels: bytes c, c + 3, ..., c + 45
-  for (int c = 0; c < 3; ++c) {
-    alignas(64) std::uint8_t idx[64] = {};
-    for (int i = 0; i < 16; ++i) idx[i] = static_cast<std::uint8_t>(3 * i + c);
-    pick[c] = _mm512_load_si512(idx);
-  }
-  std::size_t i = 0;
-  for (; i + 16 <= pixels; i += 16) {
-    const __m512i bytes = _mm512_maskz_loadu_epi8(bytes48, rgb + 3 * i);
-    for (int c = 0; c < 3; ++c) {
-      const __m512i index = _mm512_cvtepu8_epi32(_mm512_castsi512_si128(_mm512_permutexvar_epi8(pick[c], bytes)));
-      _mm512_storeu_ps(planes + static_cast<std::size_t>(c) * pixels + i, _mm512_i32gather_ps(index, table[c], 4));
-    }
-  }
-  for (; i < pixels; ++i)
-    for (int c = 0; c < 3; ++c) planes[static_cast<std::size_t>(c) * pixels + i] = table[c][rgb[3 * i + c]];
-}
-}  // namespace
-#endif
-
-bool bytes_to_planes_vectorized() {
-#ifdef LMMS_PLANES_AVX512
-  static const bool vbmi = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                           __builtin_cpu_supports("avx512vbmi");
-  return vbmi;
-#else
-  return false;
-#endif
-}
-
-void bytes_to_planes(const std::uint8_t* rgb, std::size_t pixels, const float (*table)[256], float* planes) {
-#ifdef LMMS_PLANES_AVX512
-  if (bytes_to_planes_vectorized()) return bytes_to_planes_avx512(rgb, pixels, table, planes);
-#endif
-  bytes_to_planes_scalar(rgb, pixels, table, planes);
-}
-
-}  // namespace detail
 
 }  // namespace lmms::processors
-#undef LMMS_PLANES_AVX512
 #endif  // LMMS_IMPLEMENTATION

@@ -14,6 +14,7 @@
 #include "lmms/core/buffer.hpp"
 #include "lmms/media/image.hpp"
 #include "lmms/media/resize.hpp"
+#include "lmms/processors/normalize_kernels.hpp"
 
 namespace lmms::processors {
 
@@ -175,8 +176,7 @@ qwen2_vl_patches patchify(const std::vector<const media::rgb_image*>& frames, co
                 const std::uint8_t* img = sized[f]->data.data();
                 for (int py = 0; py < p; ++py) {
                   const std::uint8_t* src = img + ((static_cast<std::size_t>(row) * p + py) * w + static_cast<std::size_t>(col) * p) * 3 + ch;
-                  float* o = dst + static_cast<std::size_t>(py) * p;
-                  for (int px = 0; px < p; ++px) o[px] = lut[src[px * 3]];
+                  detail::channel_bytes_to_values(src, p, lut, dst + static_cast<std::size_t>(py) * p);
                 }
               }
             }

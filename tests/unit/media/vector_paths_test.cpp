@@ -2,8 +2,8 @@
 // portable loops. Resize weighted sums (media/resize_kernels.hpp): odd and even tap counts,
 // negative weights, sums that clip below 0 and above 255, lengths that are not multiples of
 // the vector blocks. Pixel transposes: full 16 x 16 blocks, ragged edges, strides wider than
-// the rows, nothing written outside the destination's rows. CLIP's bytes-to-planes
-// normalization (processors/clip.hpp). The reference tests (image_reference_test.cpp) check
+// the rows, nothing written outside the destination's rows. The normalization lookups
+// (processors/normalize_kernels.hpp): pixel counts around the 16-pixel blocks. The reference tests (image_reference_test.cpp) check
 // whole resizes and pixel values, which use all of them, against PIL and transformers.
 #include <algorithm>
 #include <numeric>
@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "lmms/media/resize_kernels.hpp"
-#include "lmms/processors/clip.hpp"
+#include "lmms/processors/normalize_kernels.hpp"
 #include "support/test.hpp"
 
 CATCH_TEST_CASE("RGB transpose: the vectorized path equals the pixel loop", "[media][transpose]") {
@@ -78,7 +78,7 @@ CATCH_TEST_CASE("resize weighted sums are PIL's fixed-point arithmetic", "[media
   CATCH_CHECK(out[2] == 255);  // 255 exactly
 }
 
-CATCH_TEST_CASE("CLIP bytes to planes: the vectorized path equals the pixel loop", "[media][clip]") {
+CATCH_TEST_CASE("normalization lookups: the vectorized paths equal the pixel loops", "[media][normalize]") {
   std::mt19937 rng(3);
   float table[3][256];
   for (int c = 0; c < 3; ++c)
@@ -89,9 +89,21 @@ CATCH_TEST_CASE("CLIP bytes to planes: the vectorized path equals the pixel loop
     std::vector<float> fast(pixels * 3 + 1, -1.0f), slow(pixels * 3 + 1, -1.0f);
     lmms::processors::detail::bytes_to_planes(rgb.data(), pixels, table, fast.data());
     lmms::processors::detail::bytes_to_planes_scalar(rgb.data(), pixels, table, slow.data());
-    CATCH_INFO(pixels << " pixels" << (lmms::processors::detail::bytes_to_planes_vectorized() ? " (AVX-512 VBMI)" : ""));
+    CATCH_INFO(pixels << " pixels" << (lmms::processors::detail::normalize_kernels_vectorized() ? " (AVX-512 VBMI)" : ""));
     CATCH_CHECK(fast == slow);
     CATCH_CHECK(slow[pixels] == table[1][rgb[1]]);  // green plane, first pixel
     CATCH_CHECK(fast[pixels * 3] == -1.0f);          // nothing written past the planes
+  }
+  // one channel of a run of pixels (a patch row), reading only the bytes it needs
+  for (int count : {0, 1, 14, 16, 17, 40}) {
+    std::vector<std::uint8_t> rgb(static_cast<std::size_t>(count) * 3 + 1);
+    for (auto& v : rgb) v = static_cast<std::uint8_t>(rng());
+    std::vector<float> fast(static_cast<std::size_t>(count) + 1, -1.0f), slow(fast);
+    lmms::processors::detail::channel_bytes_to_values(rgb.data() + 1, count, table[1], fast.data());
+    lmms::processors::detail::channel_bytes_to_values_scalar(rgb.data() + 1, count, table[1], slow.data());
+    CATCH_INFO(count << " values");
+    CATCH_CHECK(fast == slow);
+    CATCH_CHECK(fast[static_cast<std::size_t>(count)] == -1.0f);
+    if (count > 0) CATCH_CHECK(slow[0] == table[1][rgb[1]]);
   }
 }
