@@ -219,8 +219,7 @@ __attribute__((target("avx512f,avx512bw"))) inline void transpose_16x16(const st
   const __m512i gather_dwords = _mm512_setr_epi32(0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, 0, 0, 0, 0);
   __m512i r[16], t[16];
   for (int i = 0; i < 16; ++i) {
-    const std::uint8_t* from = src + static_cast<std::size_t>(i) * src_stride;
-    const __m512i row = _mm512_maskz_loadu_epi8(bytes48, from);
+    const __m512i row = _mm512_maskz_loadu_epi8(bytes48, src + static_cast<std::size_t>(i) * src_stride);
     r[i] = _mm512_shuffle_epi8(_mm512_permutexvar_epi32(spread_dwords, row), widen_bytes);
   }
   // a 16 x 16 transpose of 32-bit lanes: pairs of rows interleaved, then pairs of pairs, then
