@@ -156,6 +156,5 @@ pixel_values clip_preprocess(const media::rgb_image& input, const clip_config& c
   return pv;
 }
 
-
 }  // namespace lmms::processors
 #endif  // LMMS_IMPLEMENTATION
