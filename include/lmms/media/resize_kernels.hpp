@@ -46,10 +46,7 @@ bool transpose_rgb_vectorized();
 #ifdef LMMS_IMPLEMENTATION
 #include <algorithm>
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define LMMS_RESIZE_AVX512 1
-#endif
+#include "lmms/core/cpu_features.hpp"
 
 namespace lmms::media::detail {
 
@@ -93,7 +90,7 @@ void weighted_sums_portable(const std::uint8_t* first, std::size_t stride, const
 #pragma GCC pop_options
 #endif
 
-#ifdef LMMS_RESIZE_AVX512
+#ifdef LMMS_X86_SIMD
 namespace {
 // Two taps (source vectors p and q, 32 bytes each) into 32 sums: the bytes widened to 16 bits
 // and interleaved per 32-bit lane (p, q), then one dot product with the two taps' weights for
@@ -166,19 +163,11 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void weighted_sums_avx512
 }  // namespace
 #endif
 
-bool weighted_sums_vnni() {
-#ifdef LMMS_RESIZE_AVX512
-  static const bool vnni = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                           __builtin_cpu_supports("avx512vnni");
-  return vnni;
-#else
-  return false;
-#endif
-}
+bool weighted_sums_vnni() { return cpu::has_avx512_vnni(); }
 
 void weighted_sums(const std::uint8_t* first, std::size_t stride, const int* weights, int n, std::size_t count,
                    std::uint8_t* dst) {
-#ifdef LMMS_RESIZE_AVX512
+#ifdef LMMS_X86_SIMD
   if (weighted_sums_vnni() && n <= 128) return weighted_sums_avx512_vnni(first, stride, weights, n, count, dst);
 #endif
   weighted_sums_portable(first, stride, weights, n, count, dst);
@@ -201,7 +190,7 @@ void transpose_rgb_scalar(const std::uint8_t* src, std::size_t src_stride, std::
   }
 }
 
-#ifdef LMMS_RESIZE_AVX512
+#ifdef LMMS_X86_SIMD
 namespace {
 
 // 16 x 16 pixels: 16 rows of 48 bytes in, 16 rows of 48 bytes out (masked: nothing past them
@@ -269,23 +258,15 @@ __attribute__((target("avx512f,avx512bw"))) void transpose_rgb_avx512(const std:
 }  // namespace
 #endif
 
-bool transpose_rgb_vectorized() {
-#ifdef LMMS_RESIZE_AVX512
-  static const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
-  return avx512;
-#else
-  return false;
-#endif
-}
+bool transpose_rgb_vectorized() { return cpu::has_avx512bw(); }
 
 void transpose_rgb(const std::uint8_t* src, std::size_t src_stride, std::uint8_t* dst, std::size_t dst_stride, int rows,
                    int cols) {
-#ifdef LMMS_RESIZE_AVX512
+#ifdef LMMS_X86_SIMD
   if (transpose_rgb_vectorized()) return transpose_rgb_avx512(src, src_stride, dst, dst_stride, rows, cols);
 #endif
   transpose_rgb_scalar(src, src_stride, dst, dst_stride, rows, cols);
 }
 
 }  // namespace lmms::media::detail
-#undef LMMS_RESIZE_AVX512
 #endif  // LMMS_IMPLEMENTATION

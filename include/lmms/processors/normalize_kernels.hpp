@@ -29,10 +29,7 @@ bool normalize_kernels_vectorized();
 }  // namespace lmms::processors::detail
 
 #ifdef LMMS_IMPLEMENTATION
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define LMMS_NORMALIZE_AVX512 1
-#endif
+#include "lmms/core/cpu_features.hpp"
 
 namespace lmms::processors::detail {
 
@@ -48,7 +45,7 @@ void channel_bytes_to_values_scalar(const std::uint8_t* channel, int count, cons
   for (int i = 0; i < count; ++i) out[i] = table[channel[3 * i]];
 }
 
-#ifdef LMMS_NORMALIZE_AVX512
+#ifdef LMMS_X86_SIMD
 namespace {
 #define LMMS_VBMI __attribute__((target("avx512f,avx512bw,avx512vbmi")))
 
@@ -93,30 +90,21 @@ LMMS_VBMI void channel_bytes_to_values_avx512(const std::uint8_t* channel, int c
 }  // namespace
 #endif
 
-bool normalize_kernels_vectorized() {
-#ifdef LMMS_NORMALIZE_AVX512
-  static const bool vbmi = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                           __builtin_cpu_supports("avx512vbmi");
-  return vbmi;
-#else
-  return false;
-#endif
-}
+bool normalize_kernels_vectorized() { return cpu::has_avx512_vbmi(); }
 
 void bytes_to_planes(const std::uint8_t* rgb, std::size_t pixels, const float (*table)[256], float* planes) {
-#ifdef LMMS_NORMALIZE_AVX512
+#ifdef LMMS_X86_SIMD
   if (normalize_kernels_vectorized()) return bytes_to_planes_avx512(rgb, pixels, table, planes);
 #endif
   bytes_to_planes_scalar(rgb, pixels, table, planes);
 }
 
 void channel_bytes_to_values(const std::uint8_t* channel, int count, const float* table, float* out) {
-#ifdef LMMS_NORMALIZE_AVX512
+#ifdef LMMS_X86_SIMD
   if (normalize_kernels_vectorized()) return channel_bytes_to_values_avx512(channel, count, table, out);
 #endif
   channel_bytes_to_values_scalar(channel, count, table, out);
 }
 
 }  // namespace lmms::processors::detail
-#undef LMMS_NORMALIZE_AVX512
 #endif  // LMMS_IMPLEMENTATION

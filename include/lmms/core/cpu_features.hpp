@@ -1,0 +1,46 @@
+// lmms/core/cpu_features.hpp: what the running CPU can do, for the hand-vectorized loops of the
+// image pipeline (media/resize_kernels.hpp, processors/normalize_kernels.hpp; media/png.hpp
+// needs only SSE2, which every x86-64 CPU has).
+// Those loops are compiled with per-function target attributes wherever LMMS_X86_SIMD is
+// defined (x86-64, GCC or clang) and taken only where these say the CPU has the instructions;
+// otherwise the portable loops run (same bytes).
+#pragma once
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define LMMS_X86_SIMD 1
+#endif
+
+namespace lmms::cpu {
+
+/// AVX-512 F and BW: 512-bit integer lanes down to bytes.
+inline bool has_avx512bw() {
+#ifdef LMMS_X86_SIMD
+  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+  return has;
+#else
+  return false;
+#endif
+}
+
+/// AVX-512 BW and VNNI (16-bit dot products accumulated in 32-bit lanes).
+inline bool has_avx512_vnni() {
+#ifdef LMMS_X86_SIMD
+  static const bool has = has_avx512bw() && __builtin_cpu_supports("avx512vnni");
+  return has;
+#else
+  return false;
+#endif
+}
+
+/// AVX-512 BW and VBMI (byte permutes across the whole register).
+inline bool has_avx512_vbmi() {
+#ifdef LMMS_X86_SIMD
+  static const bool has = has_avx512bw() && __builtin_cpu_supports("avx512vbmi");
+  return has;
+#else
+  return false;
+#endif
+}
+
+}  // namespace lmms::cpu
