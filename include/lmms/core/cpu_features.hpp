@@ -11,6 +11,14 @@
 #define LMMS_X86_SIMD 1
 #endif
 
+// Before a loop over a fixed array of registers: unrolled, the array lives in registers; at -O2
+// GCC keeps the loop and the array on the stack (every step a store and a load).
+#if defined(__GNUC__)
+#define LMMS_UNROLL_ALL _Pragma("GCC unroll 16")
+#else
+#define LMMS_UNROLL_ALL
+#endif
+
 namespace lmms::cpu {
 
 /// AVX-512 F and BW: 512-bit integer lanes down to bytes.

@@ -207,22 +207,26 @@ __attribute__((target("avx512f,avx512bw"))) inline void transpose_16x16(const st
       _mm_setr_epi8(0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1));
   const __m512i gather_dwords = _mm512_setr_epi32(0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, 0, 0, 0, 0);
   __m512i r[16], t[16];
+  LMMS_UNROLL_ALL
   for (int i = 0; i < 16; ++i) {
     const __m512i row = _mm512_maskz_loadu_epi8(bytes48, src + static_cast<std::size_t>(i) * src_stride);
     r[i] = _mm512_shuffle_epi8(_mm512_permutexvar_epi32(spread_dwords, row), widen_bytes);
   }
   // a 16 x 16 transpose of 32-bit lanes: pairs of rows interleaved, then pairs of pairs, then
   // the 128-bit lane groups
+  LMMS_UNROLL_ALL
   for (int i = 0; i < 8; ++i) {
     t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
     t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
   }
+  LMMS_UNROLL_ALL
   for (int i = 0; i < 4; ++i) {  // u[4i + k], lane group L: column 4L + k of rows 4i..4i+3
     r[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
     r[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
     r[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
     r[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
   }
+  LMMS_UNROLL_ALL
   for (int k = 0; k < 4; ++k) {  // column 4L + k: lane group L of r[k], r[4 + k], r[8 + k], r[12 + k]
     const __m512i ab_lo = _mm512_shuffle_i32x4(r[k], r[4 + k], 0x44), ab_hi = _mm512_shuffle_i32x4(r[k], r[4 + k], 0xee);
     const __m512i cd_lo = _mm512_shuffle_i32x4(r[8 + k], r[12 + k], 0x44),
@@ -232,6 +236,7 @@ __attribute__((target("avx512f,avx512bw"))) inline void transpose_16x16(const st
     t[8 + k] = _mm512_shuffle_i32x4(ab_hi, cd_hi, 0x88);
     t[12 + k] = _mm512_shuffle_i32x4(ab_hi, cd_hi, 0xdd);
   }
+  LMMS_UNROLL_ALL
   for (int c = 0; c < 16; ++c) {  // narrow: each lane's 3 bytes, packed
     const __m512i packed = _mm512_permutexvar_epi32(gather_dwords, _mm512_shuffle_epi8(t[c], narrow_bytes));
     _mm512_mask_storeu_epi8(dst + static_cast<std::size_t>(c) * dst_stride, bytes48, packed);
