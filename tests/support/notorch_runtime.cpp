@@ -12,5 +12,6 @@
 #include "lmms/media/video.hpp"
 #include "lmms/processors/clip.hpp"
 #include "lmms/processors/mllama.hpp"
+#include "lmms/processors/qwen2_vl.hpp"
 #include "lmms/text/chat.hpp"
 #include "lmms/text/tokenizer.hpp"

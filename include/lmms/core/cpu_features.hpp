@@ -41,10 +41,11 @@ inline bool has_avx512_vnni() {
 #endif
 }
 
-/// AVX-512 BW and VBMI (byte permutes across the whole register).
+/// AVX-512 BW, VL and VBMI (byte permutes across the whole register; masks on 128-bit lanes).
 inline bool has_avx512_vbmi() {
 #ifdef LMMS_X86_SIMD
-  static const bool has = has_avx512bw() && __builtin_cpu_supports("avx512vbmi");
+  static const bool has =
+      has_avx512bw() && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vbmi");
   return has;
 #else
   return false;

@@ -3,8 +3,12 @@
 // once, with transformers' arithmetic, into a table; these loops look the bytes up:
 // - bytes_to_planes: interleaved pixels to (channel, height, width) planes (CLIP, SigLIP and
 //   the anyres tiles);
-// - channel_bytes_to_values: one channel of a run of pixels to consecutive floats (a row of a
-//   Qwen2-VL patch).
+// - patch_channel_values: one channel of a square patch of pixels to consecutive floats, written
+//   once per copy (a Qwen2-VL patch repeats an image for its temporal patch);
+// - copy_streaming: the finished values to an output larger than the caches, with stores that
+//   go around them (an ordinary store first reads the line it writes: for a 75 MB Qwen2-VL
+//   output, writing and reading it back took 19 ms that way on the Xeon we measure on, 12 ms
+//   streamed; below ~16 MB the ordinary stores win, the values still being in cache).
 // With AVX-512 VBMI, 16 pixels at a time: the channel's bytes picked by one byte permute, the
 // floats gathered from the same table (identical values); else a pixel at a time.
 #pragma once
@@ -18,17 +22,31 @@ namespace lmms::processors::detail {
 void bytes_to_planes(const std::uint8_t* rgb, std::size_t pixels, const float (*table)[256], float* planes);
 void bytes_to_planes_scalar(const std::uint8_t* rgb, std::size_t pixels, const float (*table)[256], float* planes);
 
-/// out[i] = table[channel[3 * i]] for i < count: `channel` points at one channel's byte of the
-/// first pixel of interleaved RGB (reads bytes channel[0] to channel[3 * (count - 1)] only).
-void channel_bytes_to_values(const std::uint8_t* channel, int count, const float* table, float* out);
-void channel_bytes_to_values_scalar(const std::uint8_t* channel, int count, const float* table, float* out);
+/// out[k * copy_stride + r * p + i] = table[channel[r * row_stride + 3 * i]] for r, i < p and
+/// k < copies: `channel` points at one channel's byte of the patch's top-left pixel of
+/// interleaved RGB rows `row_stride` bytes apart (reads only the patch's bytes of that channel).
+void patch_channel_values(const std::uint8_t* channel, std::size_t row_stride, int p, const float* table, float* out,
+                          int copies, std::size_t copy_stride);
+void patch_channel_values_scalar(const std::uint8_t* channel, std::size_t row_stride, int p, const float* table,
+                                 float* out, int copies, std::size_t copy_stride);
 
 /// Whether the AVX-512 VBMI paths run on this CPU.
 bool normalize_kernels_vectorized();
 
+/// dst[i] = src[i] for i < count, with non-temporal stores where the CPU has AVX-512 (else
+/// memcpy). Call streaming_done() before the values are handed to another thread.
+void copy_streaming(const float* src, std::size_t count, float* dst);
+void streaming_done();
+
+/// Outputs from this size up are written with copy_streaming.
+constexpr std::size_t streaming_from_bytes = std::size_t{16} << 20;
+
 }  // namespace lmms::processors::detail
 
 #ifdef LMMS_IMPLEMENTATION
+#include <algorithm>
+#include <cstring>
+
 #include "lmms/core/cpu_features.hpp"
 
 namespace lmms::processors::detail {
@@ -41,13 +59,18 @@ void bytes_to_planes_scalar(const std::uint8_t* rgb, std::size_t pixels, const f
   }
 }
 
-void channel_bytes_to_values_scalar(const std::uint8_t* channel, int count, const float* table, float* out) {
-  for (int i = 0; i < count; ++i) out[i] = table[channel[3 * i]];
+void patch_channel_values_scalar(const std::uint8_t* channel, std::size_t row_stride, int p, const float* table,
+                                 float* out, int copies, std::size_t copy_stride) {
+  for (int r = 0; r < p; ++r)
+    for (int i = 0; i < p; ++i) {
+      const float v = table[channel[static_cast<std::size_t>(r) * row_stride + 3 * static_cast<std::size_t>(i)]];
+      for (int k = 0; k < copies; ++k) out[static_cast<std::size_t>(k) * copy_stride + static_cast<std::size_t>(r * p + i)] = v;
+    }
 }
 
 #ifdef LMMS_X86_SIMD
 namespace {
-#define LMMS_VBMI __attribute__((target("avx512f,avx512bw,avx512vbmi")))
+#define LMMS_VBMI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi")))
 
 // byte permute indices: lane i <- byte 3i + channel, for i < 16
 LMMS_VBMI inline __m512i every_third_byte(int channel) {
@@ -76,15 +99,35 @@ LMMS_VBMI void bytes_to_planes_avx512(const std::uint8_t* rgb, std::size_t pixel
     for (int c = 0; c < 3; ++c) planes[static_cast<std::size_t>(c) * pixels + i] = table[c][rgb[3 * i + c]];
 }
 
-LMMS_VBMI void channel_bytes_to_values_avx512(const std::uint8_t* channel, int count, const float* table, float* out) {
+// the patch's channel bytes, row after row (p <= 16: one permute a row), then looked up 16 at a time
+LMMS_VBMI void patch_channel_values_avx512(const std::uint8_t* channel, std::size_t row_stride, int p, const float* table,
+                                           float* out, int copies, std::size_t copy_stride) {
   const __m512i pick = every_third_byte(0);
-  int i = 0;
-  for (; i < count; i += 16) {
-    const int n = count - i < 16 ? count - i : 16;
-    const __mmask64 load = (__mmask64{1} << (3 * (n - 1) + 1)) - 1;  // bytes 0 .. 3(n - 1): nothing past the last
-    const __m512i bytes = _mm512_maskz_loadu_epi8(load, channel + 3 * i);
-    _mm512_mask_storeu_ps(out + i, static_cast<__mmask16>((1u << n) - 1), look_up_16(bytes, pick, table));
+  const __mmask64 row_bytes = (__mmask64{1} << (3 * (p - 1) + 1)) - 1;  // bytes 0 .. 3(p - 1): nothing past the row
+  alignas(64) std::uint8_t picked[16 * 16 + 16];
+  for (int r = 0; r < p; ++r) {  // each row's 16 picked bytes; the next row overwrites those past p
+    const __m512i bytes = _mm512_maskz_loadu_epi8(row_bytes, channel + static_cast<std::size_t>(r) * row_stride);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(picked + r * p),
+                     _mm512_castsi512_si128(_mm512_permutexvar_epi8(pick, bytes)));
   }
+  const int n = p * p;
+  for (int i = 0; i < n; i += 16) {
+    const int m = n - i < 16 ? n - i : 16;
+    const __mmask16 lanes = static_cast<__mmask16>((1u << m) - 1);
+    const __m512i index = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(lanes, picked + i));
+    const __m512 values = _mm512_i32gather_ps(index, table, 4);
+    for (int k = 0; k < copies; ++k) _mm512_mask_storeu_ps(out + static_cast<std::size_t>(k) * copy_stride + i, lanes, values);
+  }
+}
+
+__attribute__((target("avx512f"))) void copy_streaming_avx512(const float* src, std::size_t count, float* dst) {
+  // ordinary stores up to dst's first 64-byte boundary and after its last; whole lines streamed
+  const std::size_t misaligned = (reinterpret_cast<std::uintptr_t>(dst) % 64) / sizeof(float);
+  const std::size_t head = misaligned == 0 ? 0 : std::min<std::size_t>(count, 16 - misaligned);
+  std::memcpy(dst, src, head * sizeof(float));
+  std::size_t i = head;
+  for (; i + 16 <= count; i += 16) _mm512_stream_ps(dst + i, _mm512_loadu_ps(src + i));
+  std::memcpy(dst + i, src + i, (count - i) * sizeof(float));
 }
 #undef LMMS_VBMI
 }  // namespace
@@ -99,11 +142,26 @@ void bytes_to_planes(const std::uint8_t* rgb, std::size_t pixels, const float (*
   bytes_to_planes_scalar(rgb, pixels, table, planes);
 }
 
-void channel_bytes_to_values(const std::uint8_t* channel, int count, const float* table, float* out) {
+void patch_channel_values(const std::uint8_t* channel, std::size_t row_stride, int p, const float* table, float* out,
+                          int copies, std::size_t copy_stride) {
 #ifdef LMMS_X86_SIMD
-  if (normalize_kernels_vectorized()) return channel_bytes_to_values_avx512(channel, count, table, out);
+  if (normalize_kernels_vectorized() && p >= 1 && p <= 16)
+    return patch_channel_values_avx512(channel, row_stride, p, table, out, copies, copy_stride);
 #endif
-  channel_bytes_to_values_scalar(channel, count, table, out);
+  patch_channel_values_scalar(channel, row_stride, p, table, out, copies, copy_stride);
+}
+
+void copy_streaming(const float* src, std::size_t count, float* dst) {
+#ifdef LMMS_X86_SIMD
+  if (cpu::has_avx512bw()) return copy_streaming_avx512(src, count, dst);
+#endif
+  std::memcpy(dst, src, count * sizeof(float));
+}
+
+void streaming_done() {
+#ifdef LMMS_X86_SIMD
+  _mm_sfence();  // streamed stores are weakly ordered: visible to other threads after this
+#endif
 }
 
 }  // namespace lmms::processors::detail

@@ -155,32 +155,42 @@ qwen2_vl_patches patchify(const std::vector<const media::rgb_image*>& frames, co
   out.grid_w = w / p;
   const std::size_t per_patch = static_cast<std::size_t>(c.patch_values());
   out.data.resize(static_cast<std::size_t>(out.count()) * per_patch);  // not zeroed: every value is written below
-  float* dst = out.data.data();
   const std::size_t block = static_cast<std::size_t>(p) * p;  // one channel of one frame of a patch
+  // an output larger than the caches: each merge block's patches made in a small buffer, then
+  // streamed out (normalize_kernels.hpp: copy_streaming)
+  const bool stream = out.data.size() * sizeof(float) >= detail::streaming_from_bytes;
+  const std::size_t per_merge_block = static_cast<std::size_t>(m) * m * per_patch;
+  lmms::buffer<float> staging(stream ? per_merge_block : 0);
+  float* dst = out.data.data();
   // patch order: temporal group, merge blocks row-major, rows / columns inside a block; inside a
   // patch (channel, frame, row, column)
   for (std::int64_t g = 0; g < out.grid_t; ++g)
     for (std::int64_t bh = 0; bh < out.grid_h / m; ++bh)
-      for (std::int64_t bw = 0; bw < out.grid_w / m; ++bw)
+      for (std::int64_t bw = 0; bw < out.grid_w / m; ++bw) {
+        float* at = stream ? staging.data() : dst;
         for (int mh = 0; mh < m; ++mh)
           for (int mw = 0; mw < m; ++mw) {
             const std::int64_t row = bh * m + mh, col = bw * m + mw;
             for (int ch = 0; ch < 3; ++ch) {
-              const float* lut = table[ch];
-              for (int t = 0; t < tp; ++t, dst += block) {
+              for (int t = 0; t < tp;) {
+                // frames t .. t + copies - 1 of this group are the same frame (an image, or a
+                // short video's end): its values written once per frame
                 const std::size_t f = std::min(sized.size() - 1, static_cast<std::size_t>(g * tp + t));
-                if (t > 0 && f == std::min(sized.size() - 1, static_cast<std::size_t>(g * tp + t - 1))) {
-                  std::copy(dst - block, dst, dst);  // the same frame again (an image, or a short video's end)
-                  continue;
-                }
-                const std::uint8_t* img = sized[f]->data.data();
-                for (int py = 0; py < p; ++py) {
-                  const std::uint8_t* src = img + ((static_cast<std::size_t>(row) * p + py) * w + static_cast<std::size_t>(col) * p) * 3 + ch;
-                  detail::channel_bytes_to_values(src, p, lut, dst + static_cast<std::size_t>(py) * p);
-                }
+                int copies = 1;
+                while (t + copies < tp && std::min(sized.size() - 1, static_cast<std::size_t>(g * tp + t + copies)) == f)
+                  ++copies;
+                const std::uint8_t* src =
+                    sized[f]->data.data() + (static_cast<std::size_t>(row) * p * w + static_cast<std::size_t>(col) * p) * 3 + ch;
+                detail::patch_channel_values(src, static_cast<std::size_t>(w) * 3, p, table[ch], at, copies, block);
+                at += copies * block;
+                t += copies;
               }
             }
           }
+        if (stream) detail::copy_streaming(staging.data(), per_merge_block, dst);
+        dst += per_merge_block;
+      }
+  if (stream) detail::streaming_done();
   return out;
 }
 }  // namespace

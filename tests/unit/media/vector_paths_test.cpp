@@ -3,7 +3,8 @@
 // negative weights, sums that clip below 0 and above 255, lengths that are not multiples of
 // the vector blocks. Pixel transposes: full 16 x 16 blocks, ragged edges, strides wider than
 // the rows, nothing written outside the destination's rows. The normalization lookups
-// (processors/normalize_kernels.hpp): pixel counts around the 16-pixel blocks. The reference tests (image_reference_test.cpp) check
+// (processors/normalize_kernels.hpp): pixel counts around the 16-pixel blocks, patches of
+// several sizes and copies, streamed copies at every alignment. The reference tests (image_reference_test.cpp) check
 // whole resizes and pixel values, which use all of them, against PIL and transformers.
 #include <algorithm>
 #include <numeric>
@@ -12,6 +13,7 @@
 
 #include "lmms/media/resize_kernels.hpp"
 #include "lmms/processors/normalize_kernels.hpp"
+#include "lmms/processors/qwen2_vl.hpp"
 #include "support/test.hpp"
 
 CATCH_TEST_CASE("RGB transpose: the vectorized path equals the pixel loop", "[media][transpose]") {
@@ -94,16 +96,89 @@ CATCH_TEST_CASE("normalization lookups: the vectorized paths equal the pixel loo
     CATCH_CHECK(slow[pixels] == table[1][rgb[1]]);  // green plane, first pixel
     CATCH_CHECK(fast[pixels * 3] == -1.0f);          // nothing written past the planes
   }
-  // one channel of a run of pixels (a patch row), reading only the bytes it needs
-  for (int count : {0, 1, 14, 16, 17, 40}) {
-    std::vector<std::uint8_t> rgb(static_cast<std::size_t>(count) * 3 + 1);
-    for (auto& v : rgb) v = static_cast<std::uint8_t>(rng());
-    std::vector<float> fast(static_cast<std::size_t>(count) + 1, -1.0f), slow(fast);
-    lmms::processors::detail::channel_bytes_to_values(rgb.data() + 1, count, table[1], fast.data());
-    lmms::processors::detail::channel_bytes_to_values_scalar(rgb.data() + 1, count, table[1], slow.data());
-    CATCH_INFO(count << " values");
-    CATCH_CHECK(fast == slow);
-    CATCH_CHECK(fast[static_cast<std::size_t>(count)] == -1.0f);
-    if (count > 0) CATCH_CHECK(slow[0] == table[1][rgb[1]]);
+  // one channel of a square patch, written once per copy, reading only the patch's bytes (the
+  // image is exactly the patch's rows: a read past them would show under ASan)
+  for (int p : {1, 2, 14, 16, 17}) {
+    for (int copies : {1, 2, 3}) {
+      const std::size_t row_stride = static_cast<std::size_t>(p + 3) * 3;  // wider than the patch
+      std::vector<std::uint8_t> rgb(row_stride * static_cast<std::size_t>(p - 1) + static_cast<std::size_t>(p) * 3);
+      for (auto& v : rgb) v = static_cast<std::uint8_t>(rng());
+      const std::size_t block = static_cast<std::size_t>(p) * p, copy_stride = block + 5;
+      std::vector<float> fast(copy_stride * static_cast<std::size_t>(copies), -1.0f), slow(fast);
+      lmms::processors::detail::patch_channel_values(rgb.data() + 2, row_stride, p, table[2], fast.data(), copies, copy_stride);
+      lmms::processors::detail::patch_channel_values_scalar(rgb.data() + 2, row_stride, p, table[2], slow.data(), copies,
+                                                            copy_stride);
+      CATCH_INFO(p << "x" << p << " patch, " << copies << " copies");
+      CATCH_CHECK(fast == slow);
+      CATCH_CHECK(slow[0] == table[2][rgb[2]]);
+      CATCH_CHECK(slow[block - 1] == table[2][rgb[row_stride * static_cast<std::size_t>(p - 1) + static_cast<std::size_t>(p - 1) * 3 + 2]]);
+      if (p > 1) CATCH_CHECK(slow[(copies - 1) * copy_stride + 1] == table[2][rgb[5]]);  // the last copy, second pixel
+      CATCH_CHECK(fast[block] == -1.0f);  // nothing written between the copies
+    }
   }
+}
+
+CATCH_TEST_CASE("copy_streaming copies every value, at any alignment", "[media][normalize]") {
+  std::vector<float> src(3000);
+  std::iota(src.begin(), src.end(), 0.5f);
+  for (std::size_t offset : {0, 1, 7, 15, 16})
+    for (std::size_t count : {0, 1, 15, 16, 17, 100, 2900}) {
+      std::vector<float> dst(3000 + 32, -1.0f);
+      lmms::processors::detail::copy_streaming(src.data(), count, dst.data() + offset);
+      lmms::processors::detail::streaming_done();
+      CATCH_INFO(count << " values at offset " << offset);
+      CATCH_CHECK(std::equal(src.begin(), src.begin() + static_cast<std::ptrdiff_t>(count), dst.begin() + static_cast<std::ptrdiff_t>(offset)));
+      CATCH_CHECK(dst[offset + count] == -1.0f);
+      if (offset > 0) CATCH_CHECK(dst[offset - 1] == -1.0f);
+    }
+}
+
+// Qwen2-VL's patch layout written the plain way, value by value, for the test below.
+namespace {
+std::vector<float> qwen2_vl_plain_layout(const std::vector<lmms::media::rgb_image>& frames,
+                                         const lmms::processors::qwen2_vl_image_config& c) {
+  const int p = c.patch_size, m = c.merge_size, tp = c.temporal_patch_size;
+  const int w = frames[0].width, h = frames[0].height;
+  const int groups = (static_cast<int>(frames.size()) + tp - 1) / tp;
+  std::vector<float> out;
+  for (int g = 0; g < groups; ++g)
+    for (int bh = 0; bh < h / p / m; ++bh)
+      for (int bw = 0; bw < w / p / m; ++bw)
+        for (int mh = 0; mh < m; ++mh)
+          for (int mw = 0; mw < m; ++mw)
+            for (int ch = 0; ch < 3; ++ch)
+              for (int t = 0; t < tp; ++t) {
+                const auto& frame = frames[std::min<std::size_t>(frames.size() - 1, static_cast<std::size_t>(g * tp + t))];
+                for (int py = 0; py < p; ++py)
+                  for (int px = 0; px < p; ++px) {
+                    const int v = frame.at((bw * m + mw) * p + px, (bh * m + mh) * p + py, ch);
+                    out.push_back((static_cast<float>(static_cast<double>(v) * c.rescale_factor) - c.mean[ch]) / c.std[ch]);
+                  }
+              }
+  return out;
+}
+}  // namespace
+
+CATCH_TEST_CASE("Qwen2-VL patches: written in cache or streamed out, the plain layout's values", "[media][normalize]") {
+  std::mt19937 rng(5);
+  lmms::processors::qwen2_vl_image_config c;
+  c.max_pixels = 28 * 28 * 16384;
+  // sides that are multiples of 28 (no resize): 1120 x 1008 makes 27 MB of floats, past
+  // streaming_from_bytes; 224 x 168 stays in cache. Videos of 3 frames: the last one repeats.
+  for (auto [w, h] : {std::pair{1120, 1008}, std::pair{224, 168}})
+    for (int frames : {1, 3}) {
+      std::vector<lmms::media::rgb_image> images(static_cast<std::size_t>(frames));
+      for (auto& img : images) {
+        img.width = w;
+        img.height = h;
+        img.data.resize(static_cast<std::size_t>(w) * h * 3);
+        for (std::size_t i = 0; i < img.data.size(); ++i) img.data[i] = static_cast<std::uint8_t>(rng());
+      }
+      const auto out = frames == 1 ? lmms::processors::qwen2_vl_preprocess(images[0], c)
+                                   : lmms::processors::qwen2_vl_video_preprocess(images, c);
+      const auto plain = qwen2_vl_plain_layout(images, c);
+      CATCH_INFO(w << "x" << h << ", " << frames << " frames, " << out.data.size() * sizeof(float) / 1e6 << " MB");
+      CATCH_REQUIRE(out.data.size() == plain.size());
+      CATCH_CHECK(std::equal(plain.begin(), plain.end(), out.data.begin()));
+    }
 }
