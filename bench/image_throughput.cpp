@@ -53,8 +53,10 @@ int main(int argc, char** argv) try {
   const std::size_t threads = argc > 5 ? static_cast<std::size_t>(std::atoi(argv[5])) : 1;
 
   std::function<double(const media::rgb_image&)> process;
+  std::function<media::pixel_rect(int, int)> needed;  // the part of each image the processor reads, where it says
   if (kind == "clip" || kind == "anyres") {
     auto clip = processors::clip_config::load(dir);
+    if (kind == "clip") needed = [clip](int w, int h) { return processors::clip_source_rect(w, h, clip); };
     std::vector<processors::resolution> pinpoints;
     if (kind == "anyres") {
       std::ifstream pc(dir / "preprocessor_config.json");
@@ -82,7 +84,7 @@ int main(int argc, char** argv) try {
     auto t0 = std::chrono::steady_clock::now();
     std::vector<double> sums(files.size());
     lmms::data::parallel_for(
-        files.size(), threads, [&](std::size_t i) { sums[i] = process(media::load_image(files[i])); },
+        files.size(), threads, [&](std::size_t i) { sums[i] = process(media::load_image(files[i], needed)); },
         [&](std::size_t i) { return lmms::data::file_cost(files[i]); });  // largest first, as the pipeline does
     double s = 0;
     for (double v : sums) s += v;

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 #include <utility>
@@ -28,6 +29,19 @@ struct rgb_image {
 /// IEND chunk or a JPEG without its end marker (cut short: stb_image would decode what is
 /// there and fill the rest, where PIL stops with "image file is truncated").
 rgb_image load_image(const std::filesystem::path& file);
+
+/// A rectangle of pixels: columns [x, x + width), rows [y, y + height).
+struct pixel_rect {
+  int x = 0, y = 0, width = 0, height = 0;
+};
+
+/// load_image for a caller that reads only part of the image (a center crop: see
+/// processors::clip_source_rect): `needed(width, height)` names the part once the header is
+/// read. The image has the file's size, but only the part's pixels are sure to be set. A JPEG
+/// skips the inverse DCT and colour conversion of most rows and columns outside it; its data is
+/// still entropy-decoded to the end, so a damaged file fails as in load_image. Other formats
+/// decode whole.
+rgb_image load_image(const std::filesystem::path& file, const std::function<pixel_rect(int, int)>& needed);
 
 /// Width and height from the file's header, without decoding the pixels (for token counts
 /// that depend on the image size). Throws as load_image does for unreadable files.
@@ -77,7 +91,7 @@ void lmms_jpeg_quiet(j_common_ptr) {}  // warnings (e.g. extraneous bytes) as PI
 enum class jpeg_result { ok, failed, not_rgb };
 // Only trivially destructible locals here: a longjmp skips destructors. `out` lives in the caller.
 jpeg_result decode_jpeg(const unsigned char* bytes, std::size_t size, lmms::buffer<std::uint8_t>* out, int* width,
-                        int* height, char* message) {
+                        int* height, char* message, const std::function<pixel_rect(int, int)>* needed) {
   jpeg_decompress_struct cinfo;
   jpeg_failure failure;
   cinfo.err = jpeg_std_error(&failure.manager);
@@ -100,14 +114,44 @@ jpeg_result decode_jpeg(const unsigned char* bytes, std::size_t size, lmms::buff
   *width = static_cast<int>(cinfo.output_width);
   *height = static_cast<int>(cinfo.output_height);
   out->resize(static_cast<std::size_t>(*width) * static_cast<std::size_t>(*height) * 3);
+  // the rows [first_row, end_row) and columns [first_column, first_column + columns) decoded
+  JDIMENSION first_row = 0, end_row = cinfo.output_height, first_column = 0, columns = cinfo.output_width;
+  if (needed != nullptr && *needed) {
+    const pixel_rect part = (*needed)(*width, *height);
+    // 16 pixels more on every side: the chroma upsampling near a cut edge differs from the
+    // whole image's (the test compares every needed pixel with PIL's)
+    constexpr int margin = 16;
+    const int x0 = std::clamp(part.x - margin, 0, *width), x1 = std::clamp(part.x + part.width + margin, x0, *width);
+    const int y0 = std::clamp(part.y - margin, 0, *height), y1 = std::clamp(part.y + part.height + margin, y0, *height);
+    const bool empty = part.width <= 0 || part.height <= 0 || x1 == x0 || y1 == y0;  // (then all of it)
+    if (!empty && x1 - x0 < *width) {
+      first_column = static_cast<JDIMENSION>(x0);
+      columns = static_cast<JDIMENSION>(x1 - x0);
+      jpeg_crop_scanline(&cinfo, &first_column, &columns);  // widened to whole iMCU columns
+    }
+    if (!empty) {
+      first_row = static_cast<JDIMENSION>(y0);
+      end_row = static_cast<JDIMENSION>(y1);
+      if (first_row > 0) jpeg_skip_scanlines(&cinfo, first_row);
+    }
+  }
+  const std::size_t row_bytes = static_cast<std::size_t>(*width) * 3;
   // up to 16 rows per call (an iMCU row): the upsampler writes straight into the image
   // instead of through its one-row spare buffer
   JSAMPROW rows[16];
-  while (cinfo.output_scanline < cinfo.output_height) {
-    const JDIMENSION first = cinfo.output_scanline, n = std::min<JDIMENSION>(16, cinfo.output_height - first);
+  while (cinfo.output_scanline < end_row) {
+    const JDIMENSION first = cinfo.output_scanline, n = std::min<JDIMENSION>(16, end_row - first);
     for (JDIMENSION i = 0; i < n; ++i)
-      rows[i] = out->data() + static_cast<std::size_t>(first + i) * static_cast<std::size_t>(*width) * 3;
+      rows[i] = out->data() + static_cast<std::size_t>(first + i) * row_bytes + static_cast<std::size_t>(first_column) * 3;
     jpeg_read_scanlines(&cinfo, rows, n);
+  }
+  if (end_row < cinfo.output_height) {
+    // the rest entropy-decoded (damaged data fails as when decoding it all), its last row read
+    // so that jpeg_finish_decompress ends normally
+    jpeg_skip_scanlines(&cinfo, cinfo.output_height - 1 - end_row);
+    JSAMPROW last = out->data() + static_cast<std::size_t>(cinfo.output_height - 1) * row_bytes +
+                    static_cast<std::size_t>(first_column) * 3;
+    jpeg_read_scanlines(&cinfo, &last, 1);
   }
   jpeg_finish_decompress(&cinfo);
   jpeg_destroy_decompress(&cinfo);
@@ -133,7 +177,9 @@ void check_not_truncated(const std::filesystem::path& file, const lmms::buffer<u
 }
 }  // namespace
 
-rgb_image load_image(const std::filesystem::path& file) {
+rgb_image load_image(const std::filesystem::path& file) { return load_image(file, {}); }
+
+rgb_image load_image(const std::filesystem::path& file, const std::function<pixel_rect(int, int)>& needed) {
   lmms::buffer<unsigned char> bytes;  // the file is read once; every check and decoder works on these
   {
     std::ifstream in(file, std::ios::binary);
@@ -154,7 +200,7 @@ rgb_image load_image(const std::filesystem::path& file) {
     check_not_truncated(file, bytes);
     rgb_image img;
     char message[JMSG_LENGTH_MAX] = {0};
-    const jpeg_result r = decode_jpeg(bytes.data(), bytes.size(), &img.data, &img.width, &img.height, message);
+    const jpeg_result r = decode_jpeg(bytes.data(), bytes.size(), &img.data, &img.width, &img.height, message, &needed);
     if (r == jpeg_result::ok) return img;
     if (r == jpeg_result::failed) fail("cannot decode image ", file.string(), ": ", message, " (corrupt or truncated?)");
     // not_rgb (CMYK / YCCK): stb_image below

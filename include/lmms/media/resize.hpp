@@ -19,6 +19,11 @@ rgb_image resize(const rgb_image& in, int width, int height, resample filter);
 /// window (what a center crop keeps): the same bytes as resizing, then cropping.
 rgb_image resize_window(const rgb_image& in, int width, int height, resample filter, int x, int y, int w, int h);
 
+/// The source pixels resize_window(in, width, height, filter, x, y, w, h) reads of an
+/// in_width x in_height image (for load_image's part decoding): the rest may be anything.
+pixel_rect resize_window_source(int in_width, int in_height, int width, int height, resample filter, int x, int y, int w,
+                                int h);
+
 /// The same image resized to each of `sizes` (width, height): the same bytes as resize() for
 /// each, with the source transposed once for all their horizontal passes (LLaVA-NeXT's anyres
 /// resizes every image twice: the base tile and the best resolution).
@@ -113,6 +118,12 @@ coefficients precompute(int in_size, int out_size, resample f) {
   return c;
 }
 
+// The source span [first, last) that outputs [out0, out0 + count) read.
+std::pair<int, int> source_span(const coefficients& c, int out0, int count) {
+  const std::size_t end = static_cast<std::size_t>(out0 + count - 1);
+  return {c.bounds[static_cast<std::size_t>(out0) * 2], c.bounds[end * 2] + c.bounds[end * 2 + 1]};
+}
+
 // Source columns [first, last) of rows [row0, row0 + rows), transposed: column x's rows x RGB
 // bytes at (x - first) * rows * 3, so that each output column of the horizontal pass is a
 // weighted sum of whole source columns (contiguous, vectorized multiply-adds).
@@ -156,9 +167,7 @@ rgb_image horizontal_from(const std::uint8_t* t, int first, int rows, int out_x0
 // [out_x0, out_x0 + out_width) of the whole resize): only the source columns they read are
 // transposed.
 rgb_image horizontal(const rgb_image& in, int row0, int rows, int out_x0, int out_width, const coefficients& c) {
-  const int first = c.bounds[static_cast<std::size_t>(out_x0) * 2];
-  const int last = c.bounds[static_cast<std::size_t>(out_x0 + out_width - 1) * 2] +
-                   c.bounds[static_cast<std::size_t>(out_x0 + out_width - 1) * 2 + 1];
+  const auto [first, last] = source_span(c, out_x0, out_width);
   const auto t = transpose_columns(in, row0, rows, first, last);
   return horizontal_from(t.data(), first, rows, out_x0, out_width, c);
 }
@@ -212,9 +221,9 @@ rgb_image resize_window(const rgb_image& in, int width, int height, resample fil
   coefficients cv = need_v ? precompute(in.height, height, filter) : coefficients{};
   int row0 = wy, rows = wh;  // the source rows the vertical pass reads (the window's, without one)
   if (need_v) {
-    row0 = cv.bounds[static_cast<std::size_t>(wy) * 2];
-    const std::size_t end = static_cast<std::size_t>(wy + wh - 1);
-    rows = cv.bounds[end * 2] + cv.bounds[end * 2 + 1] - row0;
+    const auto [first, last] = source_span(cv, wy, wh);
+    row0 = first;
+    rows = last - first;
   }
   rgb_image tmp;
   if (need_h) {
@@ -229,6 +238,26 @@ rgb_image resize_window(const rgb_image& in, int width, int height, resample fil
   }
   if (!need_v) return tmp;
   return vertical(tmp, wy, wh, cv, row0);
+}
+
+pixel_rect resize_window_source(int in_width, int in_height, int width, int height, resample filter, int wx, int wy, int ww,
+                                int wh) {
+  const pixel_rect whole{0, 0, in_width, in_height};
+  if (filter == resample::nearest || width <= 0 || height <= 0 || ww <= 0 || wh <= 0 || wx < 0 || wy < 0 ||
+      wx + ww > width || wy + wh > height)
+    return whole;  // (resize_window refuses the bad windows; nearest is not worth it)
+  pixel_rect r{wx, wy, ww, wh};  // an axis without a pass: the window's own columns / rows
+  if (width != in_width) {
+    const auto [first, last] = source_span(precompute(in_width, width, filter), wx, ww);
+    r.x = first;
+    r.width = last - first;
+  }
+  if (height != in_height) {
+    const auto [first, last] = source_span(precompute(in_height, height, filter), wy, wh);
+    r.y = first;
+    r.height = last - first;
+  }
+  return r;
 }
 
 std::vector<rgb_image> resize_each(const rgb_image& in, const std::vector<std::pair<int, int>>& sizes, resample filter) {

@@ -46,6 +46,11 @@ std::pair<int, int> shortest_edge_size(int height, int width, int shortest_edge)
 
 pixel_values clip_preprocess(const media::rgb_image& image, const clip_config& config);
 
+/// The pixels of a width x height image that clip_preprocess reads: with a center crop inside
+/// the resized image, the crop's source (the rest of the image is never looked at; load_image
+/// with this skips decoding most of it); otherwise the whole image.
+media::pixel_rect clip_source_rect(int width, int height, const clip_config& config);
+
 }  // namespace lmms::processors
 
 #ifdef LMMS_IMPLEMENTATION
@@ -91,15 +96,35 @@ std::pair<int, int> shortest_edge_size(int height, int width, int shortest_edge)
   return width_short ? std::pair{new_long, shortest_edge} : std::pair{shortest_edge, new_long};
 }
 
+namespace {
+// the size clip_preprocess resizes a height x width image to: (height, width)
+std::pair<int, int> clip_resized_size(int height, int width, const clip_config& cfg) {
+  return cfg.resize_height > 0 ? std::pair{cfg.resize_height, cfg.resize_width}
+                               : shortest_edge_size(height, width, cfg.shortest_edge);
+}
+// whether the center crop lies inside the resized h x w image: then only the crop is resized
+bool crop_inside(int h, int w, const clip_config& cfg) {
+  return cfg.do_center_crop && cfg.crop_height <= h && cfg.crop_width <= w;
+}
+}  // namespace
+
+media::pixel_rect clip_source_rect(int width, int height, const clip_config& cfg) {
+  const media::pixel_rect whole{0, 0, width, height};
+  if (!cfg.do_resize || width <= 0 || height <= 0) return whole;
+  const auto [h, w] = clip_resized_size(height, width, cfg);
+  if ((h == height && w == width) || !crop_inside(h, w, cfg)) return whole;
+  return media::resize_window_source(width, height, w, h, cfg.filter, (w - cfg.crop_width) / 2, (h - cfg.crop_height) / 2,
+                                     cfg.crop_width, cfg.crop_height);
+}
+
 pixel_values clip_preprocess(const media::rgb_image& input, const clip_config& cfg) {
   media::rgb_image resized;  // the input is not copied unless a step changes it
   const media::rgb_image* current = &input;
   bool cropped_already = false;
   if (cfg.do_resize) {
-    auto [h, w] = cfg.resize_height > 0 ? std::pair{cfg.resize_height, cfg.resize_width}
-                                        : shortest_edge_size(input.height, input.width, cfg.shortest_edge);
+    const auto [h, w] = clip_resized_size(input.height, input.width, cfg);
     if (h != input.height || w != input.width) {
-      if (cfg.do_center_crop && cfg.crop_height <= h && cfg.crop_width <= w) {
+      if (crop_inside(h, w, cfg)) {
         // the crop lies inside the resized image: resize only the part it keeps (same bytes)
         resized = media::resize_window(input, w, h, cfg.filter, (w - cfg.crop_width) / 2, (h - cfg.crop_height) / 2,
                                        cfg.crop_width, cfg.crop_height);

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstring>
 #include <fstream>
+#include <random>
 #include <sstream>
 
 #include "lmms/io/safetensors.hpp"
@@ -92,6 +93,58 @@ CATCH_TEST_CASE("JPEG files decode to PIL's pixels", "[media][reference][jpeg]")
   std::printf("%zu JPEG files (4:2:0, 4:2:2, 4:4:4, progressive, optimized, restart markers, grey, odd sizes) decoded\n",
               checked);
   CATCH_CHECK(checked == 11);
+}
+
+CATCH_TEST_CASE("JPEG part decoding: PIL's pixels inside the part, CLIP's pixel values unchanged", "[media][reference][jpeg]") {
+  auto ref_dir = lmms::test::reference_dir();
+  auto ref = io::safetensors_file::open(ref_dir / "outputs" / "images.safetensors");
+  std::mt19937 rng(17);
+  std::size_t parts = 0;
+  for (const auto& t : ref.tensors()) {
+    if (t.name.rfind("jpeg.", 0) != 0) continue;
+    const std::string name = t.name.substr(5);
+    const auto file = ref_dir / "images" / "jpeg" / (name + ".jpg");
+    const int width = static_cast<int>(t.shape[1]), height = static_cast<int>(t.shape[0]);
+    // parts at the edges, in the middle, one pixel, and random ones; iMCU-aligned and not
+    std::vector<media::pixel_rect> rects{{0, 0, 1, 1}, {width - 1, height - 1, 1, 1}, {width / 4, height / 4, width / 2, height / 2},
+                                         {0, height / 3, width, 17}, {width / 3, 0, 9, height}, {16, 16, 16, 16}};
+    for (int i = 0; i < 8; ++i) {
+      const int x = static_cast<int>(rng() % static_cast<unsigned>(width)), y = static_cast<int>(rng() % static_cast<unsigned>(height));
+      rects.push_back({x, y, 1 + static_cast<int>(rng() % static_cast<unsigned>(width - x)),
+                       1 + static_cast<int>(rng() % static_cast<unsigned>(height - y))});
+    }
+    for (auto r : rects) {
+      r.x = std::min(r.x, width - 1), r.y = std::min(r.y, height - 1);  // inside the image (tiny is 1x1)
+      r.width = std::min(r.width, width - r.x), r.height = std::min(r.height, height - r.y);
+      auto img = media::load_image(file, [&](int w, int h) {
+        CATCH_CHECK((w == width && h == height));
+        return r;
+      });
+      CATCH_REQUIRE((img.width == width && img.height == height));
+      std::size_t differing = 0;
+      for (int y = r.y; y < r.y + r.height; ++y)
+        for (int x = r.x; x < r.x + r.width; ++x)
+          for (int c = 0; c < 3; ++c)
+            differing += img.at(x, y, c) != static_cast<std::uint8_t>(t.bytes[(static_cast<std::size_t>(y) * width + x) * 3 + c]);
+      CATCH_INFO(name << ": part " << r.width << "x" << r.height << " at (" << r.x << ", " << r.y << ")");
+      CATCH_CHECK(differing == 0);
+      ++parts;
+    }
+    // CLIP 336 and 224 (a crop inside the resize, so a part) and SigLIP-style 384 (no crop: all)
+    for (int edge : {336, 224, 384}) {
+      processors::clip_config cfg;
+      cfg.shortest_edge = edge;
+      cfg.crop_height = cfg.crop_width = edge;
+      cfg.do_center_crop = edge != 384;
+      const auto whole = processors::clip_preprocess(media::load_image(file), cfg);
+      const auto part = processors::clip_preprocess(
+          media::load_image(file, [&](int w, int h) { return processors::clip_source_rect(w, h, cfg); }), cfg);
+      CATCH_INFO(name << ": CLIP " << edge);
+      CATCH_CHECK(std::equal(whole.data.begin(), whole.data.end(), part.data.begin(), part.data.end()));
+    }
+  }
+  std::printf("%zu JPEG parts decoded\n", parts);
+  CATCH_CHECK(parts == 11 * 14);
 }
 
 namespace {

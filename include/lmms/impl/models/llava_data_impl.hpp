@@ -121,7 +121,12 @@ training::batch_source batch_source_of(const std::vector<sample_tokens>& samples
             data::parallel_for(media_list.size(), threads, [&](std::size_t k) {
               const medium& m = media_list[k];
               if (!m.video) {
-                media::rgb_image image = media::load_image(m.file);
+                // a plain CLIP image: only the part its center crop reads is decoded
+                media::rgb_image image =
+                    config.anyres ? media::load_image(m.file)
+                                  : media::load_image(m.file, [&processor](int w, int h) {
+                                      return processors::clip_source_rect(w, h, processor);
+                                    });
                 out[k] = image_pixels(image, processor, config, m.images_in_sample);
                 hw[k * 2] = image.height, hw[k * 2 + 1] = image.width;
                 return;
