@@ -18,9 +18,12 @@
 #include <filesystem>
 #include <mutex>
 #include <numeric>
+#include <string>
 #include <system_error>
 #include <thread>
 #include <vector>
+
+#include "lmms/core/error.hpp"
 
 namespace lmms::data {
 
@@ -87,6 +90,22 @@ inline std::uintmax_t file_cost(const std::filesystem::path& file) {
   std::error_code ec;
   const std::uintmax_t size = std::filesystem::file_size(file, ec);
   return ec ? 0 : size;
+}
+
+/// fn(k) for each of `files` (a batch's media), the largest first, on up to `threads` threads.
+/// An lmms::error whose message does not name its file (a processor's, say; the decoders'
+/// do) is rethrown naming it.
+template <class F>
+void for_each_file(const std::vector<std::filesystem::path>& files, std::size_t threads, F&& fn) {
+  parallel_for(files.size(), threads, [&](std::size_t k) {
+    try {
+      fn(k);
+    } catch (const lmms::error& e) {
+      const std::string what = e.what(), name = files[k].string();
+      if (what.find(name) != std::string::npos) throw;
+      fail(name, ": ", what.rfind("lmms: ", 0) == 0 ? what.substr(6) : what);
+    }
+  }, [&](std::size_t k) { return file_cost(files[k]); });
 }
 
 }  // namespace lmms::data

@@ -17,6 +17,7 @@
 
 using namespace lmms::data;
 using Catch::Matchers::Contains;
+using Catch::Matchers::Equals;
 
 namespace {
 sample_info make_info(std::size_t n, std::size_t every_nth_media) {
@@ -188,4 +189,25 @@ CATCH_TEST_CASE("parallel_for fills every slot whatever the thread count, and re
   CATCH_CHECK(lmms::data::media_threads(3) == 3);
   CATCH_CHECK(lmms::data::media_threads(0) >= 1);
   CATCH_CHECK(lmms::data::media_threads(0) <= 4);
+}
+
+CATCH_TEST_CASE("for_each_file names the file of a failure that does not name it", "[data][parallel]") {
+  const std::vector<std::filesystem::path> files = {"/data/a.jpg", "/data/b.png", "/data/c.jpg"};
+  for (std::size_t threads : {1u, 2u}) {
+    std::vector<int> out(files.size(), 0);
+    lmms::data::for_each_file(files, threads, [&](std::size_t k) { out[k] = static_cast<int>(k) + 1; });
+    CATCH_CHECK(out == std::vector<int>{1, 2, 3});
+    // a processor's message (no file in it): the file is put in front, once
+    CATCH_CHECK_THROWS_WITH(lmms::data::for_each_file(files, threads,
+                                                      [&](std::size_t k) {
+                                                        if (k == 1) lmms::fail("an image of 1x300 has an aspect ratio over 200");
+                                                      }),
+                            Equals("lmms: /data/b.png: an image of 1x300 has an aspect ratio over 200"));
+    // a decoder's message names the file already: unchanged
+    CATCH_CHECK_THROWS_WITH(lmms::data::for_each_file(files, threads,
+                                                      [&](std::size_t k) {
+                                                        if (k == 2) lmms::fail("image /data/c.jpg does not exist");
+                                                      }),
+                            Equals("lmms: image /data/c.jpg does not exist"));
+  }
 }

@@ -75,6 +75,35 @@ void add_fitted(sample_tokens t, std::int64_t media_end, const prepare_options& 
   out.samples.push_back(std::move(t));
 }
 
+chosen_samples choose(const std::vector<sample_tokens>& samples, const std::vector<std::size_t>& indices) {
+  chosen_samples c;
+  for (std::size_t i : indices) {
+    const sample_tokens& s = samples[i];
+    c.text.push_back({s.input_ids, s.labels});
+    c.images.insert(c.images.end(), s.images.begin(), s.images.end());
+    c.videos.insert(c.videos.end(), s.videos.begin(), s.videos.end());
+    c.images_per_sample.push_back(s.images.size());
+  }
+  return c;
+}
+
+training::lm_batch chosen_samples::collate(text::token_id pad_token_id, std::int64_t pack_max_length) const {
+  std::vector<const training::token_sample*> rows;
+  for (const auto& t : text) rows.push_back(&t);
+  return pack_max_length > 0 ? training::collate_packed(rows, pad_token_id, pack_max_length)
+                             : training::collate_right_pad(rows, pad_token_id);
+}
+
+training::batch_source batch_source_over(const std::vector<sample_tokens>& samples,
+                                         std::function<training::lm_batch(const std::vector<std::size_t>&)> collate) {
+  training::batch_source source{samples.size(), std::move(collate)};
+  for (const auto& s : samples) {
+    source.lengths.push_back(static_cast<std::int64_t>(s.input_ids.size()));
+    source.text_only.push_back(s.images.empty() && s.videos.empty());
+  }
+  return source;
+}
+
 at::Tensor image_pixels(const media::rgb_image& image, const processors::clip_config& processor,
                         const llava_config& config, std::size_t images_in_sample) {
   auto to_tensor = [&](const media::rgb_image& tile) {
@@ -100,74 +129,50 @@ training::batch_source batch_source_of(const std::vector<sample_tokens>& samples
                                        std::int64_t pack_max_length, int num_frames, std::int64_t media_threads) {
   const std::vector<sample_tokens>* all = &samples;
   const std::size_t threads = data::media_threads(media_threads);
-  training::batch_source source{samples.size(), [all, processor, config, pad_token_id, pack_max_length, num_frames, threads](const std::vector<std::size_t>& indices) {
-            std::vector<training::token_sample> text;
-            struct medium {
-              std::filesystem::path file;
-              std::size_t images_in_sample;
-              bool video;
-            };
-            std::vector<medium> media_list;  // images in reading order, then videos
-            for (std::size_t i : indices) {
-              const sample_tokens& s = (*all)[i];
-              text.push_back({s.input_ids, s.labels});
-              for (const auto& file : s.images) media_list.push_back({file, s.images.size(), false});
-            }
-            for (std::size_t i : indices)
-              for (const auto& file : (*all)[i].videos) media_list.push_back({file, 0, true});
-            // decoded and processed on a few threads, each into its own slot
-            std::vector<at::Tensor> out(media_list.size());
-            std::vector<std::int64_t> hw(media_list.size() * 2);
-            data::parallel_for(media_list.size(), threads, [&](std::size_t k) {
-              const medium& m = media_list[k];
-              if (!m.video) {
-                // a plain CLIP image: only the part its center crop reads is decoded
-                media::rgb_image image =
-                    config.anyres ? media::load_image(m.file)
-                                  : media::load_image(m.file, [&processor](int w, int h) {
-                                      return processors::clip_source_rect(w, h, processor);
-                                    });
-                out[k] = image_pixels(image, processor, config, m.images_in_sample);
-                hw[k * 2] = image.height, hw[k * 2 + 1] = image.width;
-                return;
-              }
-              std::vector<at::Tensor> frames;  // each frame as one tile (NeXT-Video: resized and cropped)
-              for (const auto& frame : media::load_video(m.file, num_frames).frames) {
-                processors::pixel_values pv = processors::clip_preprocess(frame, processor);
-                frames.push_back(at::from_blob(pv.data.data(), {pv.channels, pv.height, pv.width}, at::kFloat).clone());
-              }
-              out[k] = at::stack(frames);
-            }, [&](std::size_t k) { return data::file_cost(media_list[k].file); });
-            std::vector<at::Tensor> pixels, videos;
-            std::vector<std::int64_t> sizes, tiles;
-            for (std::size_t k = 0; k < media_list.size(); ++k) {
-              if (media_list[k].video) {
-                videos.push_back(out[k]);
-                continue;
-              }
-              pixels.push_back(out[k]);
-              sizes.insert(sizes.end(), {hw[k * 2], hw[k * 2 + 1]});
-              tiles.push_back(out[k].size(0));
-            }
-            std::vector<const training::token_sample*> chosen;
-            for (const auto& t : text) chosen.push_back(&t);
-            training::lm_batch b = pack_max_length > 0 ? training::collate_packed(chosen, pad_token_id, pack_max_length)
-                                                       : training::collate_right_pad(chosen, pad_token_id);
-            if (!pixels.empty()) {
-              b.pixel_values = at::cat(pixels, 0);
-              if (config.anyres) {
-                b.image_sizes = at::tensor(sizes, at::kLong).view({-1, 2});
-                b.image_tiles = at::tensor(tiles, at::kLong);
-              }
-            }
-            if (!videos.empty()) b.pixel_values_videos = at::stack(videos);
-            return b;
-          }};
-  for (const auto& s : samples) {  // what the samplers read
-    source.lengths.push_back(static_cast<std::int64_t>(s.input_ids.size()));
-    source.text_only.push_back(s.images.empty() && s.videos.empty());
-  }
-  return source;
+  return batch_source_over(samples, [all, processor, config, pad_token_id, pack_max_length, num_frames, threads](const std::vector<std::size_t>& indices) {
+    const chosen_samples chosen = choose(*all, indices);
+    // images, then videos: decoded and processed on a few threads, each into its own slot
+    std::vector<std::filesystem::path> files = chosen.images;
+    files.insert(files.end(), chosen.videos.begin(), chosen.videos.end());
+    std::vector<std::size_t> images_in_sample;  // per image: how many its sample has
+    for (std::size_t n : chosen.images_per_sample) images_in_sample.insert(images_in_sample.end(), n, n);
+    const std::size_t images = chosen.images.size();
+    std::vector<at::Tensor> out(files.size());
+    std::vector<std::int64_t> hw(images * 2);
+    data::for_each_file(files, threads, [&](std::size_t k) {
+      if (k < images) {
+        // a plain CLIP image: only the part its center crop reads is decoded
+        media::rgb_image image =
+            config.anyres ? media::load_image(files[k])
+                          : media::load_image(files[k], [&processor](int w, int h) {
+                              return processors::clip_source_rect(w, h, processor);
+                            });
+        out[k] = image_pixels(image, processor, config, images_in_sample[k]);
+        hw[k * 2] = image.height, hw[k * 2 + 1] = image.width;
+        return;
+      }
+      std::vector<at::Tensor> frames;  // each frame as one tile (NeXT-Video: resized and cropped)
+      for (const auto& frame : media::load_video(files[k], num_frames).frames) {
+        processors::pixel_values pv = processors::clip_preprocess(frame, processor);
+        frames.push_back(at::from_blob(pv.data.data(), {pv.channels, pv.height, pv.width}, at::kFloat).clone());
+      }
+      out[k] = at::stack(frames);
+    });
+    std::vector<at::Tensor> pixels(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(images)),
+        videos(out.begin() + static_cast<std::ptrdiff_t>(images), out.end());
+    std::vector<std::int64_t> tiles;
+    for (const auto& p : pixels) tiles.push_back(p.size(0));
+    training::lm_batch b = chosen.collate(pad_token_id, pack_max_length);
+    if (!pixels.empty()) {
+      b.pixel_values = at::cat(pixels, 0);
+      if (config.anyres) {
+        b.image_sizes = at::tensor(hw, at::kLong).view({-1, 2});
+        b.image_tiles = at::tensor(tiles, at::kLong);
+      }
+    }
+    if (!videos.empty()) b.pixel_values_videos = at::stack(videos);
+    return b;
+  });
 }
 
 }  // namespace lmms::llava

@@ -1,6 +1,8 @@
 // Implementation of lmms/models/mllama/data.hpp (LMMS_IMPLEMENTATION only).
 #pragma once
 
+#include <algorithm>
+
 #include "lmms/core/error.hpp"
 #include "lmms/data/parallel.hpp"
 #include "lmms/media/image.hpp"
@@ -47,26 +49,16 @@ training::batch_source batch_source_of(const std::vector<sample_tokens>& samples
          config.vision.max_num_tiles, " (preprocessor_config.json and config.json disagree)");
   if (processor.tile_size != config.vision.image_size)
     fail("the image processor makes ", processor.tile_size, " px tiles but the model's are ", config.vision.image_size, " px");
-  training::batch_source source{samples.size(), [all, processor, pad_token_id, threads, image_id](const std::vector<std::size_t>& indices) {
-    std::vector<training::token_sample> text;
-    std::vector<std::filesystem::path> files;
-    std::vector<std::size_t> images_in_row;
-    std::size_t max_images = 0;
-    for (std::size_t i : indices) {
-      const sample_tokens& s = (*all)[i];
-      text.push_back({s.input_ids, s.labels});
-      files.insert(files.end(), s.images.begin(), s.images.end());
-      images_in_row.push_back(s.images.size());
-      max_images = std::max(max_images, s.images.size());
-    }
-    std::vector<const training::token_sample*> chosen;
-    for (const auto& t : text) chosen.push_back(&t);
-    training::lm_batch b = training::collate_right_pad(chosen, pad_token_id);
-    if (files.empty()) return b;  // text only: no vision inputs, the cross-attention layers are skipped
-    std::vector<processors::mllama_tiles> tiles(files.size());
-    data::parallel_for(files.size(), threads,
-                       [&](std::size_t k) { tiles[k] = processors::mllama_preprocess(media::load_image(files[k]), processor); },
-                       [&](std::size_t k) { return data::file_cost(files[k]); });
+  return llava::batch_source_over(samples, [all, processor, pad_token_id, threads, image_id](const std::vector<std::size_t>& indices) {
+    const llava::chosen_samples chosen = llava::choose(*all, indices);
+    training::lm_batch b = chosen.collate(pad_token_id, 0);
+    if (chosen.images.empty()) return b;  // text only: no vision inputs, the cross-attention layers are skipped
+    const std::vector<std::size_t>& images_in_row = chosen.images_per_sample;
+    const std::size_t max_images = *std::max_element(images_in_row.begin(), images_in_row.end());
+    std::vector<processors::mllama_tiles> tiles(chosen.images.size());
+    data::for_each_file(chosen.images, threads, [&](std::size_t k) {
+      tiles[k] = processors::mllama_preprocess(media::load_image(chosen.images[k]), processor);
+    });
     const std::int64_t B = static_cast<std::int64_t>(indices.size()), N = static_cast<std::int64_t>(max_images);
     const std::int64_t T = processor.max_image_tiles, S = processor.tile_size;
     b.pixel_values = at::zeros({B, N, T, 3, S, S}, at::kFloat);
@@ -87,12 +79,7 @@ training::batch_source batch_source_of(const std::vector<sample_tokens>& samples
       }
     b.cross_attention_mask = cross_attention_mask(b.input_ids, image_id, num_tiles, T);
     return b;
-  }};
-  for (const auto& s : samples) {  // what the samplers read
-    source.lengths.push_back(static_cast<std::int64_t>(s.input_ids.size()));
-    source.text_only.push_back(s.images.empty());
-  }
-  return source;
+  });
 }
 
 }  // namespace lmms::mllama

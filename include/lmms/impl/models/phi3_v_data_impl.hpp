@@ -68,43 +68,25 @@ training::batch_source batch_source_of(const std::vector<sample_tokens>& samples
                                        std::int64_t pack_max_length, std::int64_t media_threads) {
   const std::vector<sample_tokens>* all = &samples;
   const std::size_t threads = data::media_threads(media_threads);
-  training::batch_source source{samples.size(), [all, processor, pad_token_id, pack_max_length, threads](const std::vector<std::size_t>& indices) {
-            std::vector<training::token_sample> text;
-            std::vector<std::filesystem::path> files;  // images in reading order
-            for (std::size_t i : indices) {
-              const sample_tokens& s = (*all)[i];
-              text.push_back({s.input_ids, s.labels});
-              files.insert(files.end(), s.images.begin(), s.images.end());
-            }
-            std::vector<processors::phi3_v_crops> crops(files.size());
-            data::parallel_for(files.size(), threads, [&](std::size_t k) {
-              try {
-                crops[k] = processors::phi3_v_preprocess(media::load_image(files[k]), processor);
-              } catch (const lmms::error& e) {
-                fail(files[k].string(), ": ", std::string(e.what()).substr(6));
-              }
-            }, [&](std::size_t k) { return data::file_cost(files[k]); });
-            std::vector<const training::token_sample*> chosen;
-            for (const auto& t : text) chosen.push_back(&t);
-            training::lm_batch b = pack_max_length > 0 ? training::collate_packed(chosen, pad_token_id, pack_max_length)
-                                                       : training::collate_right_pad(chosen, pad_token_id);
-            if (!crops.empty()) {
-              std::vector<at::Tensor> pixels;
-              std::vector<std::int64_t> sizes;
-              for (const auto& c : crops) {
-                pixels.push_back(c.pixels);
-                sizes.insert(sizes.end(), {c.height, c.width});
-              }
-              b.pixel_values = at::cat(pixels, 0);
-              b.image_sizes = at::tensor(sizes, at::kLong).view({-1, 2});
-            }
-            return b;
-          }};
-  for (const auto& s : samples) {  // what the samplers read
-    source.lengths.push_back(static_cast<std::int64_t>(s.input_ids.size()));
-    source.text_only.push_back(s.images.empty());
-  }
-  return source;
+  return llava::batch_source_over(samples, [all, processor, pad_token_id, pack_max_length, threads](const std::vector<std::size_t>& indices) {
+    const llava::chosen_samples chosen = llava::choose(*all, indices);
+    std::vector<processors::phi3_v_crops> crops(chosen.images.size());
+    data::for_each_file(chosen.images, threads, [&](std::size_t k) {
+      crops[k] = processors::phi3_v_preprocess(media::load_image(chosen.images[k]), processor);
+    });
+    training::lm_batch b = chosen.collate(pad_token_id, pack_max_length);
+    if (!crops.empty()) {
+      std::vector<at::Tensor> pixels;
+      std::vector<std::int64_t> sizes;
+      for (const auto& c : crops) {
+        pixels.push_back(c.pixels);
+        sizes.insert(sizes.end(), {c.height, c.width});
+      }
+      b.pixel_values = at::cat(pixels, 0);
+      b.image_sizes = at::tensor(sizes, at::kLong).view({-1, 2});
+    }
+    return b;
+  });
 }
 
 at::Tensor padded_pixel_values(const at::Tensor& pixel_values, const at::Tensor& image_sizes, int num_crops) {

@@ -75,53 +75,39 @@ training::batch_source batch_source_of(const std::vector<sample_tokens>& samples
                                        std::int64_t pack_max_length, int num_frames, std::int64_t media_threads) {
   const std::vector<sample_tokens>* all = &samples;
   const std::size_t threads = data::media_threads(media_threads);
-  training::batch_source source{samples.size(), [all, processor, pad_token_id, pack_max_length, num_frames, threads](const std::vector<std::size_t>& indices) {
-            std::vector<training::token_sample> text;
-            std::vector<std::filesystem::path> files;  // images, then videos, in reading order
-            std::size_t images = 0;
-            for (std::size_t i : indices) {
-              const sample_tokens& s = (*all)[i];
-              text.push_back({s.input_ids, s.labels});
-              files.insert(files.end(), s.images.begin(), s.images.end());
-            }
-            images = files.size();
-            for (std::size_t i : indices) files.insert(files.end(), (*all)[i].videos.begin(), (*all)[i].videos.end());
-            // decoded and patchified on a few threads, each into its own slot
-            std::vector<at::Tensor> patches(files.size());
-            std::vector<std::int64_t> grid(files.size() * 3);
-            data::parallel_for(files.size(), threads, [&](std::size_t k) {
-              auto p = k < images ? processors::qwen2_vl_preprocess(media::load_image(files[k]), processor)
-                                  : processors::qwen2_vl_video_preprocess(media::load_video(files[k], num_frames).frames, processor);
-              // the tensor takes over the patches' memory (no copy of what can be 75 MB an image)
-              grid[k * 3] = p.grid_t, grid[k * 3 + 1] = p.grid_h, grid[k * 3 + 2] = p.grid_w;
-              auto owner = std::make_unique<processors::qwen2_vl_patches>(std::move(p));
-              patches[k] = at::from_blob(owner->data.data(), {owner->count(), processor.patch_values()},
-                                         [o = owner.get()](void*) { delete o; }, at::TensorOptions(at::kFloat));
-              owner.release();  // the tensor's deleter frees it
-            }, [&](std::size_t k) { return data::file_cost(files[k]); });
-            std::vector<at::Tensor> pixels(patches.begin(), patches.begin() + static_cast<std::ptrdiff_t>(images)),
-                video_pixels(patches.begin() + static_cast<std::ptrdiff_t>(images), patches.end());
-            std::vector<std::int64_t> grids(grid.begin(), grid.begin() + static_cast<std::ptrdiff_t>(images * 3)),
-                video_grids(grid.begin() + static_cast<std::ptrdiff_t>(images * 3), grid.end());
-            std::vector<const training::token_sample*> chosen;
-            for (const auto& t : text) chosen.push_back(&t);
-            training::lm_batch b = pack_max_length > 0 ? training::collate_packed(chosen, pad_token_id, pack_max_length)
-                                                       : training::collate_right_pad(chosen, pad_token_id);
-            if (!pixels.empty()) {
-              b.pixel_values = at::cat(pixels, 0);
-              b.image_grid_thw = at::tensor(grids, at::kLong).reshape({-1, 3});
-            }
-            if (!video_pixels.empty()) {
-              b.pixel_values_videos = at::cat(video_pixels, 0);
-              b.video_grid_thw = at::tensor(video_grids, at::kLong).reshape({-1, 3});
-            }
-            return b;
-          }};
-  for (const auto& s : samples) {  // what the samplers read
-    source.lengths.push_back(static_cast<std::int64_t>(s.input_ids.size()));
-    source.text_only.push_back(s.images.empty() && s.videos.empty());
-  }
-  return source;
+  return llava::batch_source_over(samples, [all, processor, pad_token_id, pack_max_length, num_frames, threads](const std::vector<std::size_t>& indices) {
+    const llava::chosen_samples chosen = llava::choose(*all, indices);
+    std::vector<std::filesystem::path> files = chosen.images;  // images, then videos, in reading order
+    files.insert(files.end(), chosen.videos.begin(), chosen.videos.end());
+    const std::size_t images = chosen.images.size();
+    // decoded and patchified on a few threads, each into its own slot
+    std::vector<at::Tensor> patches(files.size());
+    std::vector<std::int64_t> grid(files.size() * 3);
+    data::for_each_file(files, threads, [&](std::size_t k) {
+      auto p = k < images ? processors::qwen2_vl_preprocess(media::load_image(files[k]), processor)
+                          : processors::qwen2_vl_video_preprocess(media::load_video(files[k], num_frames).frames, processor);
+      // the tensor takes over the patches' memory (no copy of what can be 75 MB an image)
+      grid[k * 3] = p.grid_t, grid[k * 3 + 1] = p.grid_h, grid[k * 3 + 2] = p.grid_w;
+      auto owner = std::make_unique<processors::qwen2_vl_patches>(std::move(p));
+      patches[k] = at::from_blob(owner->data.data(), {owner->count(), processor.patch_values()},
+                                 [o = owner.get()](void*) { delete o; }, at::TensorOptions(at::kFloat));
+      owner.release();  // the tensor's deleter frees it
+    });
+    std::vector<at::Tensor> pixels(patches.begin(), patches.begin() + static_cast<std::ptrdiff_t>(images)),
+        video_pixels(patches.begin() + static_cast<std::ptrdiff_t>(images), patches.end());
+    std::vector<std::int64_t> grids(grid.begin(), grid.begin() + static_cast<std::ptrdiff_t>(images * 3)),
+        video_grids(grid.begin() + static_cast<std::ptrdiff_t>(images * 3), grid.end());
+    training::lm_batch b = chosen.collate(pad_token_id, pack_max_length);
+    if (!pixels.empty()) {
+      b.pixel_values = at::cat(pixels, 0);
+      b.image_grid_thw = at::tensor(grids, at::kLong).reshape({-1, 3});
+    }
+    if (!video_pixels.empty()) {
+      b.pixel_values_videos = at::cat(video_pixels, 0);
+      b.video_grid_thw = at::tensor(video_grids, at::kLong).reshape({-1, 3});
+    }
+    return b;
+  });
 }
 
 }  // namespace lmms::qwen2vl

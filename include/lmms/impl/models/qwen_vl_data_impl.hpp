@@ -57,34 +57,16 @@ training::batch_source batch_source_of(const std::vector<sample_tokens>& samples
   const std::vector<sample_tokens>* all = &samples;
   const std::size_t threads = data::media_threads(media_threads);
   const int image_size = static_cast<int>(config.visual.image_size);
-  training::batch_source source{samples.size(), [all, image_size, pad_token_id, pack_max_length, threads](const std::vector<std::size_t>& indices) {
-            std::vector<training::token_sample> text;
-            std::vector<std::filesystem::path> files;  // images in reading order
-            for (std::size_t i : indices) {
-              const sample_tokens& s = (*all)[i];
-              text.push_back({s.input_ids, s.labels});
-              files.insert(files.end(), s.images.begin(), s.images.end());
-            }
-            std::vector<at::Tensor> pixels(files.size());
-            data::parallel_for(files.size(), threads, [&](std::size_t k) {
-              try {
-                pixels[k] = processors::qwen_vl_preprocess(media::load_image(files[k]), image_size);
-              } catch (const lmms::error& e) {
-                fail(files[k].string(), ": ", std::string(e.what()).substr(6));
-              }
-            }, [&](std::size_t k) { return data::file_cost(files[k]); });
-            std::vector<const training::token_sample*> chosen;
-            for (const auto& t : text) chosen.push_back(&t);
-            training::lm_batch b = pack_max_length > 0 ? training::collate_packed(chosen, pad_token_id, pack_max_length)
-                                                       : training::collate_right_pad(chosen, pad_token_id);
-            if (!pixels.empty()) b.pixel_values = at::stack(pixels);
-            return b;
-          }};
-  for (const auto& s : samples) {  // what the samplers read
-    source.lengths.push_back(static_cast<std::int64_t>(s.input_ids.size()));
-    source.text_only.push_back(s.images.empty());
-  }
-  return source;
+  return llava::batch_source_over(samples, [all, image_size, pad_token_id, pack_max_length, threads](const std::vector<std::size_t>& indices) {
+    const llava::chosen_samples chosen = llava::choose(*all, indices);
+    std::vector<at::Tensor> pixels(chosen.images.size());
+    data::for_each_file(chosen.images, threads, [&](std::size_t k) {
+      pixels[k] = processors::qwen_vl_preprocess(media::load_image(chosen.images[k]), image_size);
+    });
+    training::lm_batch b = chosen.collate(pad_token_id, pack_max_length);
+    if (!pixels.empty()) b.pixel_values = at::stack(pixels);
+    return b;
+  });
 }
 
 }  // namespace lmms::qwen_vl

@@ -59,6 +59,23 @@ prepared_samples prepare_samples(const data::dataset& dataset, const text::chat_
 void add_fitted(sample_tokens t, std::int64_t media_end, const prepare_options& options, const std::string& where,
                 prepared_samples& out);
 
+/// The samples at `indices`, as every family's collate starts: their text in order, their
+/// images and then their videos in reading order.
+struct chosen_samples {
+  std::vector<training::token_sample> text;
+  std::vector<std::filesystem::path> images, videos;
+  std::vector<std::size_t> images_per_sample;
+  /// The text as a batch: packed into rows of pack_max_length tokens when that is > 0
+  /// (training::collate_packed), else right-padded.
+  training::lm_batch collate(text::token_id pad_token_id, std::int64_t pack_max_length) const;
+};
+chosen_samples choose(const std::vector<sample_tokens>& samples, const std::vector<std::size_t>& indices);
+
+/// A batch source over `samples` (which must outlive it) with what the samplers read: each
+/// sample's token count and whether it has no media. Shared by every family's batch_source_of.
+training::batch_source batch_source_over(const std::vector<sample_tokens>& samples,
+                                         std::function<training::lm_batch(const std::vector<std::size_t>&)> collate);
+
 /// One image as the model takes it: its tiles (1 without anyres) as (tiles, 3, S, S) floats,
 /// for a sample with `images_in_sample` images (OneVision tiles only single-image samples).
 at::Tensor image_pixels(const media::rgb_image& image, const processors::clip_config& processor,
