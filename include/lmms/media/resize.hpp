@@ -86,9 +86,22 @@ struct coefficients {
   std::vector<int> weights;  // per output: ksize fixed-point weights
 };
 
+// PIL's source range of output xx: [xmin, xmin + count), around its center (xx + 0.5) * scale.
+struct tap_range {
+  double scale, support;  // in_size / out_size; the filter's support times max(scale, 1)
+  tap_range(int in_size, int out_size, resample f)
+      : scale(static_cast<double>(in_size) / out_size), support(filter_support(f) * std::max(scale, 1.0)) {}
+  std::pair<int, int> of(int xx, int in_size) const {  // (xmin, count)
+    const double center = (xx + 0.5) * scale;
+    const int xmin = std::max(0, static_cast<int>(center - support + 0.5));
+    const int xmax = std::min(in_size, static_cast<int>(center + support + 0.5));
+    return {xmin, xmax - xmin};
+  }
+};
+
 coefficients precompute(int in_size, int out_size, resample f) {
-  double scale = static_cast<double>(in_size) / out_size, filterscale = std::max(scale, 1.0);
-  const double support = filter_support(f) * filterscale;
+  const tap_range range(in_size, out_size, f);
+  const double scale = range.scale, filterscale = std::max(scale, 1.0), support = range.support;
   coefficients c;
   c.ksize = static_cast<int>(std::ceil(support)) * 2 + 1;
   c.bounds.resize(static_cast<std::size_t>(out_size) * 2);
@@ -96,11 +109,7 @@ coefficients precompute(int in_size, int out_size, resample f) {
   std::vector<double> k(static_cast<std::size_t>(c.ksize));
   for (int xx = 0; xx < out_size; ++xx) {
     const double center = (xx + 0.5) * scale, ss = 1.0 / filterscale;
-    int xmin = static_cast<int>(center - support + 0.5);
-    if (xmin < 0) xmin = 0;
-    int xmax = static_cast<int>(center + support + 0.5);
-    if (xmax > in_size) xmax = in_size;
-    xmax -= xmin;
+    const auto [xmin, xmax] = range.of(xx, in_size);  // (xmax: the count, as Resample.c names it)
     double ww = 0.0;
     for (int x = 0; x < xmax; ++x) {
       const double w = filter_value(f, (x + xmin - center + 0.5) * ss);
@@ -122,6 +131,13 @@ coefficients precompute(int in_size, int out_size, resample f) {
 std::pair<int, int> source_span(const coefficients& c, int out0, int count) {
   const std::size_t end = static_cast<std::size_t>(out0 + count - 1);
   return {c.bounds[static_cast<std::size_t>(out0) * 2], c.bounds[end * 2] + c.bounds[end * 2 + 1]};
+}
+// The same without the weights (for resize_window_source: bounds only, no filter evaluations).
+std::pair<int, int> source_span(int in_size, int out_size, resample f, int out0, int count) {
+  const tap_range range(in_size, out_size, f);
+  const int first = range.of(out0, in_size).first;
+  const auto [last_min, n1] = range.of(out0 + count - 1, in_size);
+  return {first, last_min + n1};
 }
 
 // Source columns [first, last) of rows [row0, row0 + rows), transposed: column x's rows x RGB
@@ -248,12 +264,12 @@ pixel_rect resize_window_source(int in_width, int in_height, int width, int heig
     return whole;  // (resize_window refuses the bad windows; nearest is not worth it)
   pixel_rect r{wx, wy, ww, wh};  // an axis without a pass: the window's own columns / rows
   if (width != in_width) {
-    const auto [first, last] = source_span(precompute(in_width, width, filter), wx, ww);
+    const auto [first, last] = source_span(in_width, width, filter, wx, ww);
     r.x = first;
     r.width = last - first;
   }
   if (height != in_height) {
-    const auto [first, last] = source_span(precompute(in_height, height, filter), wy, wh);
+    const auto [first, last] = source_span(in_height, height, filter, wy, wh);
     r.y = first;
     r.height = last - first;
   }

@@ -179,6 +179,16 @@ CATCH_TEST_CASE("resize_window gives exactly the window of the whole resize", "[
           for (int xx = 0; xx < ww; ++xx)
             for (int c = 0; c < 3; ++c) same = same && win.at(xx, yy, c) == whole.at(x + xx, y + yy, c);
         CATCH_CHECK(same);
+        // resize_window_source names every pixel the window reads: the rest scrambled, the same bytes
+        const media::pixel_rect r = media::resize_window_source(img.width, img.height, w, h, f, x, y, ww, wh);
+        CATCH_REQUIRE((r.x >= 0 && r.y >= 0 && r.x + r.width <= img.width && r.y + r.height <= img.height));
+        media::rgb_image scrambled = img;
+        for (int yy = 0; yy < img.height; ++yy)
+          for (int xx = 0; xx < img.width; ++xx)
+            if (xx < r.x || xx >= r.x + r.width || yy < r.y || yy >= r.y + r.height)
+              for (int c = 0; c < 3; ++c) scrambled.data[(static_cast<std::size_t>(yy) * img.width + xx) * 3 + c] ^= 0x5a;
+        const auto from_part = media::resize_window(scrambled, w, h, f, x, y, ww, wh);
+        CATCH_CHECK(std::equal(win.data.begin(), win.data.end(), from_part.data.begin(), from_part.data.end()));
         ++checked;
       }
     }
