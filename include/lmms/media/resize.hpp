@@ -180,12 +180,36 @@ rgb_image horizontal_from(const std::uint8_t* t, int first, int rows, int out_x0
 }
 
 // rows [row0, row0 + rows) of `in`, resized horizontally to out_width (output columns
-// [out_x0, out_x0 + out_width) of the whole resize): only the source columns they read are
-// transposed.
+// [out_x0, out_x0 + out_width) of the whole resize), 64 source rows at a time: the strip's
+// source columns (only those the outputs read) transposed into a buffer that stays in the
+// core's L2 cache, each output column summed from it, the sums transposed back into the strip's
+// output rows. (Transposing every row first wrote and read back a buffer of megabytes, through
+// the last-level cache or memory.)
 rgb_image horizontal(const rgb_image& in, int row0, int rows, int out_x0, int out_width, const coefficients& c) {
   const auto [first, last] = source_span(c, out_x0, out_width);
-  const auto t = transpose_columns(in, row0, rows, first, last);
-  return horizontal_from(t.data(), first, rows, out_x0, out_width, c);
+  constexpr int strip = 64;  // 192 bytes a source column: three 64-byte vectors of sums
+  rgb_image out;
+  out.width = out_width;
+  out.height = rows;
+  out.data.resize(static_cast<std::size_t>(out_width) * rows * 3);
+  lmms::buffer<std::uint8_t> t(static_cast<std::size_t>(last - first) * strip * 3);
+  lmms::buffer<std::uint8_t> sums(static_cast<std::size_t>(out_width) * strip * 3);
+  const std::size_t row_bytes = static_cast<std::size_t>(in.width) * 3;
+  for (int r0 = 0; r0 < rows; r0 += strip) {
+    const int s = std::min(strip, rows - r0);
+    const std::size_t column = static_cast<std::size_t>(s) * 3;  // one source column of the strip: s x RGB
+    detail::transpose_rgb(in.data.data() + static_cast<std::size_t>(row0 + r0) * row_bytes + static_cast<std::size_t>(first) * 3,
+                          row_bytes, t.data(), column, s, last - first);
+    for (int j = 0; j < out_width; ++j) {
+      const std::size_t at = static_cast<std::size_t>(j + out_x0);  // the output column in the whole resize
+      const int xmin = c.bounds[at * 2], n = c.bounds[at * 2 + 1];
+      detail::weighted_sums(t.data() + static_cast<std::size_t>(xmin - first) * column, column, &c.weights[at * c.ksize], n,
+                            column, sums.data() + static_cast<std::size_t>(j) * column);
+    }
+    detail::transpose_rgb(sums.data(), column, out.data.data() + static_cast<std::size_t>(r0) * out_width * 3,
+                          static_cast<std::size_t>(out_width) * 3, out_width, s);
+  }
+  return out;
 }
 
 // Vertical pass: each output row is a weighted sum of whole source rows (contiguous),
