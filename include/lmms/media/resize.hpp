@@ -140,75 +140,58 @@ std::pair<int, int> source_span(int in_size, int out_size, resample f, int out0,
   return {first, last_min + n1};
 }
 
-// Source columns [first, last) of rows [row0, row0 + rows), transposed: column x's rows x RGB
-// bytes at (x - first) * rows * 3, so that each output column of the horizontal pass is a
-// weighted sum of whole source columns (contiguous, vectorized multiply-adds).
-lmms::buffer<std::uint8_t> transpose_columns(const rgb_image& in, int row0, int rows, int first, int last) {
-  const std::size_t column = static_cast<std::size_t>(rows) * 3;  // one source column: rows x RGB
-  lmms::buffer<std::uint8_t> t(static_cast<std::size_t>(last - first) * column);  // source column x at x - first
-  const std::size_t row_bytes = static_cast<std::size_t>(in.width) * 3;
-  detail::transpose_rgb(in.data.data() + static_cast<std::size_t>(row0) * row_bytes + static_cast<std::size_t>(first) * 3,
-                        row_bytes, t.data(), column, rows, last - first);
-  return t;
-}
+// One output of the horizontal pass: output columns [out_x0, out_x0 + out_width) of a resize
+// with coefficients c, into `out` (rows x out_width, sized by horizontal_strips).
+struct horizontal_output {
+  const coefficients* c;
+  int out_x0, out_width;
+  rgb_image* out;
+};
 
-// rows x out_width output of the horizontal pass (output columns [out_x0, out_x0 + out_width) of
-// the whole resize) from transposed source columns starting at column `first`. Integer sums as
-// PIL's (exact in any order).
-rgb_image horizontal_from(const std::uint8_t* t, int first, int rows, int out_x0, int out_width, const coefficients& c) {
-  const std::size_t column = static_cast<std::size_t>(rows) * 3;
-  rgb_image out;
-  out.width = out_width;
-  out.height = rows;
-  out.data.resize(static_cast<std::size_t>(out_width) * column);
-  // output columns in groups of 16: each column's sums clipped to bytes, then the group
-  // transposed into the output rows (16 pixels, 48 contiguous bytes, per row)
-  constexpr int group = 16;
-  lmms::buffer<std::uint8_t> clipped(static_cast<std::size_t>(group) * column);
-  for (int x0 = 0; x0 < out_width; x0 += group) {
-    const int g = std::min(group, out_width - x0);
-    for (int j = 0; j < g; ++j) {
-      const std::size_t at = static_cast<std::size_t>(x0 + j + out_x0);  // the output column in the whole resize
-      const int xmin = c.bounds[at * 2], n = c.bounds[at * 2 + 1];
-      detail::weighted_sums(t + static_cast<std::size_t>(xmin - first) * column, column, &c.weights[at * c.ksize], n,
-                            column, clipped.data() + static_cast<std::size_t>(j) * column);
-    }
-    detail::transpose_rgb(clipped.data(), column, out.data.data() + static_cast<std::size_t>(x0) * 3,
-                          static_cast<std::size_t>(out_width) * 3, g, rows);
+// Rows [row0, row0 + rows) of `in` resized horizontally into each of `outputs`, 64 source rows
+// at a time: the strip's source columns (those any output reads) transposed into a buffer that
+// stays in the core's L2 cache, each output column summed from it (a weighted sum of whole
+// transposed columns: contiguous, vectorized multiply-adds), the sums transposed back into the
+// strip's output rows. Each strip is transposed once for all outputs (LLaVA-NeXT's anyres
+// resizes every image to two sizes). Transposing every row first instead wrote and read back a
+// buffer of megabytes, through the last-level cache or memory. Integer sums as PIL's.
+void horizontal_strips(const rgb_image& in, int row0, int rows, const std::vector<horizontal_output>& outputs) {
+  int first = in.width, last = 0, widest = 0;
+  for (const auto& o : outputs) {
+    const auto [f, l] = source_span(*o.c, o.out_x0, o.out_width);
+    first = std::min(first, f);
+    last = std::max(last, l);
+    widest = std::max(widest, o.out_width);
+    o.out->width = o.out_width;
+    o.out->height = rows;
+    o.out->data.resize(static_cast<std::size_t>(o.out_width) * rows * 3);
   }
-  return out;
-}
-
-// rows [row0, row0 + rows) of `in`, resized horizontally to out_width (output columns
-// [out_x0, out_x0 + out_width) of the whole resize), 64 source rows at a time: the strip's
-// source columns (only those the outputs read) transposed into a buffer that stays in the
-// core's L2 cache, each output column summed from it, the sums transposed back into the strip's
-// output rows. (Transposing every row first wrote and read back a buffer of megabytes, through
-// the last-level cache or memory.)
-rgb_image horizontal(const rgb_image& in, int row0, int rows, int out_x0, int out_width, const coefficients& c) {
-  const auto [first, last] = source_span(c, out_x0, out_width);
   constexpr int strip = 64;  // 192 bytes a source column: three 64-byte vectors of sums
-  rgb_image out;
-  out.width = out_width;
-  out.height = rows;
-  out.data.resize(static_cast<std::size_t>(out_width) * rows * 3);
   lmms::buffer<std::uint8_t> t(static_cast<std::size_t>(last - first) * strip * 3);
-  lmms::buffer<std::uint8_t> sums(static_cast<std::size_t>(out_width) * strip * 3);
+  lmms::buffer<std::uint8_t> sums(static_cast<std::size_t>(widest) * strip * 3);
   const std::size_t row_bytes = static_cast<std::size_t>(in.width) * 3;
   for (int r0 = 0; r0 < rows; r0 += strip) {
     const int s = std::min(strip, rows - r0);
     const std::size_t column = static_cast<std::size_t>(s) * 3;  // one source column of the strip: s x RGB
     detail::transpose_rgb(in.data.data() + static_cast<std::size_t>(row0 + r0) * row_bytes + static_cast<std::size_t>(first) * 3,
                           row_bytes, t.data(), column, s, last - first);
-    for (int j = 0; j < out_width; ++j) {
-      const std::size_t at = static_cast<std::size_t>(j + out_x0);  // the output column in the whole resize
-      const int xmin = c.bounds[at * 2], n = c.bounds[at * 2 + 1];
-      detail::weighted_sums(t.data() + static_cast<std::size_t>(xmin - first) * column, column, &c.weights[at * c.ksize], n,
-                            column, sums.data() + static_cast<std::size_t>(j) * column);
+    for (const auto& o : outputs) {
+      const coefficients& c = *o.c;
+      for (int j = 0; j < o.out_width; ++j) {
+        const std::size_t at = static_cast<std::size_t>(j + o.out_x0);  // the output column in the whole resize
+        const int xmin = c.bounds[at * 2], n = c.bounds[at * 2 + 1];
+        detail::weighted_sums(t.data() + static_cast<std::size_t>(xmin - first) * column, column, &c.weights[at * c.ksize], n,
+                              column, sums.data() + static_cast<std::size_t>(j) * column);
+      }
+      detail::transpose_rgb(sums.data(), column, o.out->data.data() + static_cast<std::size_t>(r0) * o.out_width * 3,
+                            static_cast<std::size_t>(o.out_width) * 3, o.out_width, s);
     }
-    detail::transpose_rgb(sums.data(), column, out.data.data() + static_cast<std::size_t>(r0) * out_width * 3,
-                          static_cast<std::size_t>(out_width) * 3, out_width, s);
   }
+}
+
+rgb_image horizontal(const rgb_image& in, int row0, int rows, int out_x0, int out_width, const coefficients& c) {
+  rgb_image out;
+  horizontal_strips(in, row0, rows, {{&c, out_x0, out_width, &out}});
   return out;
 }
 
@@ -303,27 +286,34 @@ pixel_rect resize_window_source(int in_width, int in_height, int width, int heig
 std::vector<rgb_image> resize_each(const rgb_image& in, const std::vector<std::pair<int, int>>& sizes, resample filter) {
   std::vector<rgb_image> out;
   out.reserve(sizes.size());
-  // the whole source transposed once, when at least two sizes take a horizontal pass over all rows
+  // shared strips when at least two sizes take a horizontal pass
   int horizontal_passes = 0;
   for (const auto& [w, h] : sizes) horizontal_passes += w != in.width;
   if (filter == resample::nearest || horizontal_passes < 2 || in.width <= 0 || in.height <= 0) {
     for (const auto& [w, h] : sizes) out.push_back(resize(in, w, h, filter));
     return out;
   }
-  const auto t = transpose_columns(in, 0, in.height, 0, in.width);
-  for (const auto& [w, h] : sizes) {
+  // every horizontal pass over all rows (the vertical pass picks), the strips transposed once for all
+  std::vector<coefficients> across_c(sizes.size());
+  std::vector<rgb_image> across(sizes.size());
+  std::vector<horizontal_output> outputs;
+  for (std::size_t i = 0; i < sizes.size(); ++i) {
+    const auto [w, h] = sizes[i];
+    if (w == in.width) continue;
+    if (w <= 0 || h <= 0) fail("cannot resize an image to ", w, "x", h);
+    across_c[i] = precompute(in.width, w, filter);
+    outputs.push_back({&across_c[i], 0, w, &across[i]});
+  }
+  horizontal_strips(in, 0, in.height, outputs);
+  for (std::size_t i = 0; i < sizes.size(); ++i) {
+    const auto [w, h] = sizes[i];
     if (w == in.width) {  // no horizontal pass: as resize() does it
       out.push_back(resize(in, w, h, filter));
-      continue;
-    }
-    if (w <= 0 || h <= 0) fail("cannot resize an image to ", w, "x", h);
-    const coefficients ch = precompute(in.width, w, filter);
-    rgb_image across = horizontal_from(t.data(), 0, in.height, 0, w, ch);  // every row: the vertical pass picks
-    if (h == in.height) {
-      out.push_back(std::move(across));
+    } else if (h == in.height) {
+      out.push_back(std::move(across[i]));
     } else {
       const coefficients cv = precompute(in.height, h, filter);
-      out.push_back(vertical(across, 0, h, cv, 0));
+      out.push_back(vertical(across[i], 0, h, cv, 0));
     }
   }
   return out;
