@@ -3,6 +3,7 @@
 // implementation-carrying headers here.
 #pragma once
 
+#include "lmms/core/reproducible_blas.hpp"
 #include "lmms/infer/generate.hpp"
 #include "lmms/io/atomic_write.hpp"
 #include "lmms/io/hf_config.hpp"
