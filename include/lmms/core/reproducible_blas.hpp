@@ -12,16 +12,9 @@
 //
 // The runtime sets the variable before main, before MKL's first call reads it: only on Intel
 // CPUs with the AVX-512 that branch needs (elsewhere untested), and never over a MKL_CBWR the
-// user set. No torch.
+// user set (tests/train/mkl_branch.sh checks the branch of every MKL call). Nothing to call:
+// linking the runtime is enough. No torch.
 #pragma once
-
-namespace lmms::core {
-
-/// The MKL_CBWR value the runtime set at start-up ("AVX512"), or "" when it set none (another
-/// CPU, or the user's own MKL_CBWR).
-const char* pinned_mkl_branch();
-
-}  // namespace lmms::core
 
 #ifdef LMMS_IMPLEMENTATION
 #include <cstdlib>
@@ -29,21 +22,19 @@ const char* pinned_mkl_branch();
 namespace lmms::core {
 
 namespace {
-const char* pin_mkl_branch() {
+bool pin_mkl_branch() {
 #if defined(__x86_64__) && defined(__GNUC__)
   __builtin_cpu_init();  // (a static initializer may run before GCC's own CPU detection)
   const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") &&
                       __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
                       __builtin_cpu_supports("avx512vl");
-  if (std::getenv("MKL_CBWR") == nullptr && __builtin_cpu_is("intel") && avx512 && ::setenv("MKL_CBWR", "AVX512", 0) == 0)
-    return "AVX512";
+  if (std::getenv("MKL_CBWR") == nullptr && __builtin_cpu_is("intel") && avx512)
+    return ::setenv("MKL_CBWR", "AVX512", 0) == 0;
 #endif
-  return "";
+  return false;
 }
-const char* const pinned = pin_mkl_branch();
+[[maybe_unused]] const bool mkl_branch_pinned = pin_mkl_branch();  // runs before main
 }  // namespace
-
-const char* pinned_mkl_branch() { return pinned; }
 
 }  // namespace lmms::core
 #endif  // LMMS_IMPLEMENTATION
