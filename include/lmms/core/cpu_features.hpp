@@ -21,6 +21,17 @@
 
 namespace lmms::cpu {
 
+/// BMI2 (shifts by a register in one cycle, without the flags: the JPEG entropy decoder,
+/// media/jpeg_huffman.hpp).
+inline bool has_bmi2() {
+#ifdef LMMS_X86_SIMD
+  static const bool has = __builtin_cpu_supports("bmi2");
+  return has;
+#else
+  return false;
+#endif
+}
+
 /// AVX-512 F and BW: 512-bit integer lanes down to bytes.
 inline bool has_avx512bw() {
 #ifdef LMMS_X86_SIMD

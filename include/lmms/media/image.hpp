@@ -47,6 +47,14 @@ rgb_image load_image(const std::filesystem::path& file, const std::function<pixe
 /// that depend on the image size). Throws as load_image does for unreadable files.
 std::pair<int, int> image_size(const std::filesystem::path& file);
 
+namespace detail {
+/// A JPEG in memory decoded as load_image does; `lmms_huffman` false decodes the entropy-coded
+/// data with libjpeg-turbo's own decoder instead of lmms's (media/jpeg_huffman.hpp), which the
+/// tests compare. Throws lmms::error naming `name` when libjpeg-turbo cannot decode it.
+rgb_image decode_jpeg_bytes(const unsigned char* bytes, std::size_t size, const std::string& name,
+                            bool lmms_huffman = true);
+}  // namespace detail
+
 }  // namespace lmms::media
 
 #ifdef LMMS_IMPLEMENTATION
@@ -65,9 +73,17 @@ std::pair<int, int> image_size(const std::filesystem::path& file);
 
 extern "C" {
 #include <jpeglib.h>
+#include <jpegint.h>  // libjpeg-turbo's module interfaces, for media/jpeg_huffman.hpp
+#include <jerror.h>
 }
+#undef MAX  // (jpegint.h's generic macros: not for the code after this)
+#undef MIN
+#undef LEFT_SHIFT
+#undef RIGHT_SHIFT
+#undef SHIFT_TEMPS
 
 #include "lmms/core/error.hpp"
+#include "lmms/media/jpeg_huffman.hpp"
 #include "lmms/media/png.hpp"
 
 namespace lmms::media {
@@ -91,7 +107,8 @@ void lmms_jpeg_quiet(j_common_ptr) {}  // warnings (e.g. extraneous bytes) as PI
 enum class jpeg_result { ok, failed, not_rgb };
 // Only trivially destructible locals here: a longjmp skips destructors. `out` lives in the caller.
 jpeg_result decode_jpeg(const unsigned char* bytes, std::size_t size, lmms::buffer<std::uint8_t>* out, int* width,
-                        int* height, char* message, const std::function<pixel_rect(int, int)>* needed) {
+                        int* height, char* message, const std::function<pixel_rect(int, int)>* needed,
+                        bool lmms_huffman) {
   jpeg_decompress_struct cinfo;
   jpeg_failure failure;
   cinfo.err = jpeg_std_error(&failure.manager);
@@ -111,6 +128,7 @@ jpeg_result decode_jpeg(const unsigned char* bytes, std::size_t size, lmms::buff
   }
   cinfo.out_color_space = JCS_RGB;  // greyscale is replicated, as PIL's convert("RGB")
   jpeg_start_decompress(&cinfo);
+  if (lmms_huffman) detail::use_fast_huffman(&cinfo);  // (baseline files; others as they were)
   *width = static_cast<int>(cinfo.output_width);
   *height = static_cast<int>(cinfo.output_height);
   out->resize(static_cast<std::size_t>(*width) * static_cast<std::size_t>(*height) * 3);
@@ -200,7 +218,8 @@ rgb_image load_image(const std::filesystem::path& file, const std::function<pixe
     check_not_truncated(file, bytes);
     rgb_image img;
     char message[JMSG_LENGTH_MAX] = {0};
-    const jpeg_result r = decode_jpeg(bytes.data(), bytes.size(), &img.data, &img.width, &img.height, message, &needed);
+    const jpeg_result r =
+        decode_jpeg(bytes.data(), bytes.size(), &img.data, &img.width, &img.height, message, &needed, true);
     if (r == jpeg_result::ok) return img;
     if (r == jpeg_result::failed) fail("cannot decode image ", file.string(), ": ", message, " (corrupt or truncated?)");
     // not_rgb (CMYK / YCCK): stb_image below
@@ -229,6 +248,16 @@ rgb_image load_image(const std::filesystem::path& file, const std::function<pixe
   img.height = h;
   img.data.assign(pixels, pixels + static_cast<std::size_t>(w) * h * 3);
   stbi_image_free(pixels);
+  return img;
+}
+
+rgb_image detail::decode_jpeg_bytes(const unsigned char* bytes, std::size_t size, const std::string& name,
+                                   bool lmms_huffman) {
+  rgb_image img;
+  char message[JMSG_LENGTH_MAX] = {0};
+  const jpeg_result r = decode_jpeg(bytes, size, &img.data, &img.width, &img.height, message, nullptr, lmms_huffman);
+  if (r == jpeg_result::failed) fail("cannot decode image ", name, ": ", message, " (corrupt or truncated?)");
+  if (r == jpeg_result::not_rgb) fail("image ", name, " is a CMYK or YCCK JPEG (decode it with load_image)");
   return img;
 }
 
