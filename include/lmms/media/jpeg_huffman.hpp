@@ -285,49 +285,69 @@ __attribute__((target("bmi,bmi2"))) inline boolean decode_mcu_bmi2(j_decompress_
 
 }  // namespace fast_huffman
 
-/// True when `cinfo` (after jpeg_start_decompress, reading from jpeg_mem_src) now decodes its
-/// entropy-coded data with lmms's decoder: a single-scan, 8-bit, sequential Huffman JPEG.
-/// Otherwise (progressive, arithmetic coding, several scans, 12-bit) nothing changes.
-inline bool use_fast_huffman(j_decompress_ptr cinfo) {
-  using namespace fast_huffman;
-#ifndef LMMS_X86_SIMD
-  (void)cinfo;
-  return false;
-#else
-  if (!cpu::has_bmi2()) return false;
-  if (cinfo->progressive_mode || cinfo->arith_code || cinfo->data_precision != 8 || cinfo->inputctl == nullptr ||
-      cinfo->inputctl->has_multiple_scans || cinfo->Ss != 0 || cinfo->Se != DCTSIZE2 - 1 || cinfo->Ah != 0 ||
-      cinfo->Al != 0 || cinfo->blocks_in_MCU > D_MAX_BLOCKS_IN_MCU || cinfo->comps_in_scan > MAX_COMPS_IN_SCAN ||
-      cinfo->src == nullptr || cinfo->unread_marker != 0)
-    return false;
-  auto* d = static_cast<decoder*>((*cinfo->mem->alloc_small)(reinterpret_cast<j_common_ptr>(cinfo), JPOOL_IMAGE,
-                                                             sizeof(decoder)));
-  std::memset(d, 0, sizeof(decoder));
+namespace fast_huffman {
+// The decoder's start of a scan, as libjpeg's start_pass_huff_decoder: the tables of the scan's
+// components, the bit reader at the scan's first byte, the DC predictions at 0. libjpeg calls a
+// start pass once per scan; a single-scan file has one, run by use_fast_huffman below (a second
+// SOS in such a file is an error in libjpeg before it gets here).
+inline void start_pass(j_decompress_ptr cinfo) {
+  auto* d = reinterpret_cast<decoder*>(cinfo->entropy);
   bool built[2 * NUM_HUFF_TBLS] = {};
   for (int b = 0; b < cinfo->blocks_in_MCU; ++b) {
     const jpeg_component_info* component = cinfo->cur_comp_info[cinfo->MCU_membership[b]];
     const int dc_slot = component->dc_tbl_no, ac_slot = component->ac_tbl_no;
-    if (dc_slot < 0 || dc_slot >= NUM_HUFF_TBLS || ac_slot < 0 || ac_slot >= NUM_HUFF_TBLS ||
-        cinfo->dc_huff_tbl_ptrs[dc_slot] == nullptr || cinfo->ac_huff_tbl_ptrs[ac_slot] == nullptr)
-      return false;  // (libjpeg has already stopped with an error for these)
+    // (libjpeg's own start pass has checked the slots and that their tables exist)
     if (!built[dc_slot]) build(*cinfo->dc_huff_tbl_ptrs[dc_slot], true, d->tables[dc_slot]);
     if (!built[NUM_HUFF_TBLS + ac_slot])
       build(*cinfo->ac_huff_tbl_ptrs[ac_slot], false, d->tables[NUM_HUFF_TBLS + ac_slot]);
     built[dc_slot] = built[NUM_HUFF_TBLS + ac_slot] = true;
     d->dc[b] = &d->tables[dc_slot];
     d->ac[b] = &d->tables[NUM_HUFF_TBLS + ac_slot];
-    // as libjpeg's start pass: a component that is not output is decoded and dropped
+    // a component that is not output is decoded and dropped
     d->dc_needed[b] = component->component_needed;
     d->ac_needed[b] = component->component_needed && component->DCT_scaled_size > 1;
   }
-  d->pub.start_pass = cinfo->entropy->start_pass;  // (already run for this, the only scan)
-  d->pub.decode_mcu = decode_mcu_bmi2;
-  d->pub.insufficient_data = cinfo->entropy->insufficient_data;
+  d->acc = 0;
+  d->bits = d->zeros = 0;
   d->next = cinfo->src->next_input_byte;
   d->end = d->next + cinfo->src->bytes_in_buffer;
   d->fast_stop = fast_stop_for(d->next, d->end, cinfo);
+  for (int& dc : d->last_dc) dc = 0;
   d->restarts_to_go = cinfo->restart_interval;
-  cinfo->entropy = &d->pub;
+  d->pub.insufficient_data = FALSE;
+}
+}  // namespace fast_huffman
+
+/// True when `cinfo` (after jpeg_start_decompress, reading from jpeg_mem_src) now decodes its
+/// entropy-coded data with lmms's decoder: a single-scan, 8-bit, sequential Huffman JPEG on a
+/// CPU with BMI2. Otherwise (progressive, arithmetic coding, several scans, 12-bit) nothing
+/// changes.
+inline bool use_fast_huffman(j_decompress_ptr cinfo) {
+#ifndef LMMS_X86_SIMD
+  (void)cinfo;
+  return false;
+#else
+  using namespace fast_huffman;
+  if (!cpu::has_bmi2()) return false;
+  if (cinfo->progressive_mode || cinfo->arith_code || cinfo->data_precision != 8 || cinfo->inputctl == nullptr ||
+      cinfo->inputctl->has_multiple_scans || cinfo->Ss != 0 || cinfo->Se != DCTSIZE2 - 1 || cinfo->Ah != 0 ||
+      cinfo->Al != 0 || cinfo->blocks_in_MCU > D_MAX_BLOCKS_IN_MCU || cinfo->comps_in_scan > MAX_COMPS_IN_SCAN ||
+      cinfo->src == nullptr || cinfo->unread_marker != 0 || cinfo->entropy->insufficient_data)
+    return false;
+  for (int b = 0; b < cinfo->blocks_in_MCU; ++b) {
+    const jpeg_component_info* component = cinfo->cur_comp_info[cinfo->MCU_membership[b]];
+    const int dc_slot = component->dc_tbl_no, ac_slot = component->ac_tbl_no;
+    if (dc_slot < 0 || dc_slot >= NUM_HUFF_TBLS || ac_slot < 0 || ac_slot >= NUM_HUFF_TBLS ||
+        cinfo->dc_huff_tbl_ptrs[dc_slot] == nullptr || cinfo->ac_huff_tbl_ptrs[ac_slot] == nullptr)
+      return false;  // (libjpeg has already stopped with an error for these)
+  }
+  auto* d = static_cast<decoder*>((*cinfo->mem->alloc_small)(reinterpret_cast<j_common_ptr>(cinfo), JPOOL_IMAGE,
+                                                             sizeof(decoder)));
+  std::memset(d, 0, sizeof(decoder));
+  d->pub.start_pass = start_pass;
+  d->pub.decode_mcu = decode_mcu_bmi2;
+  cinfo->entropy = &d->pub;  // libjpeg's own decoder (in its memory pool) is no longer used
+  start_pass(cinfo);
   return true;
 #endif
 }
