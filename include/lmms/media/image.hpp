@@ -1,5 +1,6 @@
 // lmms/media/image.hpp: 8-bit RGB images as PIL's Image.open(p).convert("RGB") gives them:
-// JPEG with libjpeg-turbo (PIL's decoder, same settings: identical pixels), the common PNGs with
+// JPEG with libjpeg-turbo (PIL's decoder, same settings: identical pixels; baseline files with
+// lmms's own Huffman decoder inside it, media/jpeg_huffman.hpp), the common PNGs with
 // libdeflate (media/png.hpp), other PNGs, BMP and GIF (first frame) with stb_image (identical
 // for 8-bit files; CMYK JPEGs also go to stb_image). No torch.
 #pragma once

@@ -1,6 +1,7 @@
 // lmms/media/jpeg_huffman.hpp: a faster Huffman decoder for baseline JPEGs, plugged into
-// libjpeg-turbo in place of its own. Implementation detail of media/image.hpp (included from
-// its LMMS_IMPLEMENTATION section only, after jpeglib.h, jpegint.h and jerror.h).
+// libjpeg-turbo in place of its own. Implementation detail of media/image.hpp: included from
+// its LMMS_IMPLEMENTATION section (and by tests/unit/media/jpeg_huffman_test.cpp, which checks
+// which files take it), after jpeglib.h, jpegint.h and jerror.h.
 //
 // Why: decoding the entropy-coded data is most of a JPEG's decode time (29 % of the whole CLIP
 // preprocessing benchmark, perf), and libjpeg-turbo 2.1 looks up each code in an 8-bit table,
